@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* The transport: ring buffer with batched wakeups, or perf buffer. Chosen at load time. */
+#ifndef KTRAIL_COMPAT_BPF_H
+#define KTRAIL_COMPAT_BPF_H
+
+#include "maps.bpf.h"
+
+static __always_inline void ktrail_count(__u32 hook, bool dropped)
+{
+	struct ktrail_hook_stats *s = bpf_map_lookup_elem(&ktrail_stats, &hook);
+	if (!s)
+		return;
+	if (dropped)
+		s->dropped++;
+	else
+		s->emitted++;
+}
+
+/* clang's BPF backend refuses to inline large memsets; sizes here are multiples of 8. */
+#define KTRAIL_ZERO(ptr, bytes)                                                   \
+	do {                                                                      \
+		volatile __u64 *__z = (volatile __u64 *)(ptr);                                    \
+		_Pragma("unroll") for (int __i = 0; __i < (bytes) / 8; __i++)     \
+			__z[__i] = 0;                                             \
+	} while (0)
+
+static __always_inline void *ktrail_scratch(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&ktrail_scratch_map, &zero);
+}
+
+/*
+ * Every wakeup costs the traced task ~16 us (an IPI plus epoll wake), so records are submitted
+ * with BPF_RB_NO_WAKEUP and the agent is woken only once ktrail_wakeup_bytes are pending; it
+ * also drains on a short timer, which bounds latency when the backlog stays small.
+ */
+static __always_inline void ktrail_emit(void *ctx, void *rec, __u64 size, __u32 hook)
+{
+	long err;
+
+	if (size > sizeof(union ktrail_scratch))
+		size = sizeof(union ktrail_scratch);
+	if (ktrail_use_perf) {
+		err = bpf_perf_event_output(ctx, &ktrail_perf, BPF_F_CURRENT_CPU, rec, size);
+	} else {
+		__u64 flags = BPF_RB_NO_WAKEUP;
+		if (bpf_ringbuf_query(&ktrail_rb, BPF_RB_AVAIL_DATA) + size >= ktrail_wakeup_bytes)
+			flags = BPF_RB_FORCE_WAKEUP;
+		err = bpf_ringbuf_output(&ktrail_rb, rec, size, flags);
+	}
+	ktrail_count(hook, err != 0);
+}
+
+#endif

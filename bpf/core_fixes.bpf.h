@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Every kernel-version difference ktrail depends on lives here. */
+#ifndef KTRAIL_CORE_FIXES_BPF_H
+#define KTRAIL_CORE_FIXES_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+
+/* kernel_cap_t was { __u32 cap[2]; } until 6.3 (commit f122a08b197d "capability: just use a
+ * 64-bit value") and { u64 val; } since. Both are 8 little-endian bytes, cap[0] low. */
+static __always_inline __u64 ktrail_read_caps(const kernel_cap_t *caps)
+{
+	__u64 v = 0;
+	bpf_probe_read_kernel(&v, sizeof(v), caps);
+	return v;
+}
+
+/* task_struct::real_start_time was renamed start_boottime in 5.5 (commit cf25e24db61c). */
+struct task_struct___pre55 {
+	u64 real_start_time;
+};
+
+static __always_inline __u64 ktrail_task_start_boottime(struct task_struct *task)
+{
+	if (bpf_core_field_exists(task->start_boottime))
+		return BPF_CORE_READ(task, start_boottime);
+	return BPF_CORE_READ((struct task_struct___pre55 *)task, real_start_time);
+}
+
+/* loginuid/sessionid exist only with CONFIG_AUDIT; report "unset" without it. */
+static __always_inline __u32 ktrail_task_loginuid(struct task_struct *task)
+{
+	if (bpf_core_field_exists(task->loginuid))
+		return BPF_CORE_READ(task, loginuid.val);
+	return (__u32)-1;
+}
+
+static __always_inline __u32 ktrail_task_sessionid(struct task_struct *task)
+{
+	if (bpf_core_field_exists(task->sessionid))
+		return BPF_CORE_READ(task, sessionid);
+	return (__u32)-1;
+}
+
+/* x86 TS_COMPAT (asm/thread_info.h): the task is in an ia32 syscall. */
+#define KTRAIL_TS_COMPAT 0x0002
+
+static __always_inline bool ktrail_in_compat_syscall(struct task_struct *task)
+{
+	if (!bpf_core_field_exists(task->thread_info.status))
+		return false;
+	return BPF_CORE_READ(task, thread_info.status) & KTRAIL_TS_COMPAT;
+}
+
+/* sched_process_exit gained a `bool group_dead` argument in 6.16; only the task (arg 0) is
+ * used, and whether the group is dead is read from signal->live on every kernel. */
+static __always_inline bool ktrail_group_dead(struct task_struct *task)
+{
+	return BPF_CORE_READ(task, signal, live.counter) == 0;
+}
+
+#endif

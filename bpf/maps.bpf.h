@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Every map and load-time knob, in one place. __weak lets each .bpf.c include this header and
+ * `bpftool gen object` merge the copies into one definition. */
+#ifndef KTRAIL_MAPS_BPF_H
+#define KTRAIL_MAPS_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#define __KTRAIL_BPF__
+#include "ktrail/abi/events.h"
+
+/* Load-time configuration, set through skel->rodata before load. */
+const volatile __u32 ktrail_use_perf __weak = 0;          /* 1: perf buffer transport */
+const volatile __u64 ktrail_wakeup_bytes __weak = 262144; /* wake the agent past this backlog */
+const volatile __u32 ktrail_agent_tgid __weak = 0;        /* never trace the agent itself */
+const volatile __u32 ktrail_trace_cred __weak = 1;        /* --events cred */
+const volatile __u32 ktrail_trace_exec_failed __weak = 1; /* --events exec */
+
+struct ktrail_hook_stats {
+	__u64 emitted;
+	__u64 dropped; /* transport full, or no room to track a syscall in flight */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 * 1024 * 1024);
+} ktrail_rb SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} ktrail_perf SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KTRAIL_HOOK_MAX);
+	__type(key, __u32);
+	__type(value, struct ktrail_hook_stats);
+} ktrail_stats SEC(".maps") __weak;
+
+/* Records are built here, not on the 512-byte BPF stack, then copied to the transport. */
+union ktrail_scratch {
+	struct ktrail_exec exec;
+	struct ktrail_exec_failed exec_failed;
+	struct ktrail_exit exit;
+	struct ktrail_cred cred;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, union ktrail_scratch);
+} ktrail_scratch_map SEC(".maps") __weak;
+
+/* A syscall in flight, between sys_enter and sys_exit, keyed by tid. */
+struct ktrail_pending {
+	__u64 args[6];
+	__u64 cap_old[3];
+	struct ktrail_creds old_creds;
+	__u32 syscall; /* enum ktrail_cred_syscall */
+	__u32 compat;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, struct ktrail_pending);
+} ktrail_pending_map SEC(".maps") __weak;
+
+#endif

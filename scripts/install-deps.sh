@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs everything ktrail needs to build and test on Debian 12 (bookworm).
+# Idempotent: re-running only installs what is missing.
+set -euo pipefail
+
+BUILD_PKGS=(
+  build-essential cmake pkg-config git
+  clang llvm            # BPF target + llvm-strip
+  libbpf-dev bpftool    # used together: Debian pins both (libbpf 1.1.2 / bpftool 7.1)
+  libelf-dev zlib1g-dev libzstd-dev
+  libcli11-dev nlohmann-json3-dev libgtest-dev libssl-dev
+)
+TEST_PKGS=( iproute2 procps python3 )
+BENCH_PKGS=( auditd bpftrace )
+
+want=("${BUILD_PKGS[@]}")
+case "${1:-build}" in
+  build) ;;
+  test)  want+=("${TEST_PKGS[@]}") ;;
+  bench) want+=("${TEST_PKGS[@]}" "${BENCH_PKGS[@]}") ;;
+  *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then SUDO=sudo; else SUDO=; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  # policy-rc.d keeps auditd from being started by the package's postinst.
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,14 @@
+#include <cstdio>
+
+#include "cli/options.h"
+#include "cli/run.h"
+
+int main(int argc, char **argv) {
+  ktrail::Command cmd = ktrail::parse_command_line(argc, argv);
+  if (cmd.exit_now) return cmd.exit_code;
+  switch (cmd.kind) {
+    case ktrail::Command::Run: return ktrail::run_command(cmd.run);
+    case ktrail::Command::Version: std::printf("ktrail %s\n", KTRAIL_VERSION); return 0;
+    default: return ktrail::KTRAIL_EXIT_USAGE;
+  }
+}

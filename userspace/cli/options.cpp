@@ -1,0 +1,77 @@
+#include "cli/options.h"
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+namespace ktrail {
+
+Command parse_command_line(int argc, const char *const *argv) {
+  Command cmd;
+  CLI::App app{"ktrail: an eBPF access tracer (exec, credential changes, ...)", "ktrail"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("ktrail ") + KTRAIL_VERSION);
+
+  auto *run = app.add_subcommand("run", "Trace until SIGINT/SIGTERM or --duration, then flush");
+  RunOptions &o = cmd.run;
+  run->add_option("--format", o.format, "Output format: table on a terminal, json otherwise")
+      ->check(CLI::IsMember({"auto", "json", "table"}));
+  run->add_option("--events", o.events, "Event classes to trace")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"exec", "exit", "cred"}));
+  run->add_option("-o,--output", o.outputs, "Output: stdout or file:PATH (repeatable)");
+  run->add_option("--duration", o.duration, "Stop after SECONDS")->check(CLI::NonNegativeNumber);
+  run->add_option("--buffer", o.buffer, "Transport: ring buffer, or perf buffer fallback")
+      ->check(CLI::IsMember({"auto", "ring", "perf"}));
+  run->add_option("--hooks", o.hooks, "Hook variant: tp_btf (no tracefs) or classic tracepoint")
+      ->check(CLI::IsMember({"auto", "tp_btf", "tracepoint"}));
+  run->add_option("--buffer-mb", o.buffer_mb, "Kernel buffer size in MiB (power of two)")
+      ->check(CLI::Range(1, 1024));
+  run->add_option("--wakeup-bytes", o.wakeup_bytes, "Backlog that wakes the agent early")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 30));
+  run->add_option("--drain-ms", o.drain_ms, "Drain the buffer at least this often")
+      ->check(CLI::Range(1, 1000));
+  run->add_option("--btf", o.btf, "Kernel BTF file for kernels without /sys/kernel/btf/vmlinux");
+  run->add_option("--log-level", o.log_level, "Diagnostics on stderr")
+      ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
+  auto *version = app.add_subcommand("version", "Print the version");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError &e) {
+    int rc = app.exit(e);
+    cmd.exit_now = true;
+    // CLI11 returns 0 for --help/--version; every real parse error is a usage error.
+    cmd.exit_code = rc == 0 ? KTRAIL_EXIT_OK : KTRAIL_EXIT_USAGE;
+    return cmd;
+  }
+  if (run->parsed()) cmd.kind = Command::Run;
+  if (version->parsed()) cmd.kind = Command::Version;
+  return cmd;
+}
+
+Status to_loader_config(const RunOptions &o, LoaderConfig &c) {
+  c.trace_exec = c.trace_exit = c.trace_cred = false;
+  for (const auto &e : o.events) {
+    if (e == "exec") c.trace_exec = true;
+    else if (e == "exit") c.trace_exit = true;
+    else if (e == "cred") c.trace_cred = true;
+    else return Status::error(KTRAIL_EXIT_USAGE, "unknown event class " + e);
+  }
+  if (o.events.empty()) return Status::error(KTRAIL_EXIT_USAGE, "--events selects nothing");
+  c.buffer = o.buffer == "ring" ? BufferKind::Ring : o.buffer == "perf" ? BufferKind::Perf : BufferKind::Auto;
+  c.hooks = o.hooks == "tp_btf" ? HookMode::TpBtf : o.hooks == "tracepoint" ? HookMode::Tracepoint : HookMode::Auto;
+  if (o.buffer_mb & (o.buffer_mb - 1))
+    return Status::error(KTRAIL_EXIT_USAGE, "--buffer-mb must be a power of two");
+  c.buffer_mb = o.buffer_mb;
+  c.wakeup_bytes = o.wakeup_bytes;
+  c.btf_path = o.btf;
+  return Status::ok();
+}
+
+Format resolve_format(const std::string &f, bool tty) {
+  if (f == "json") return Format::Json;
+  if (f == "table") return Format::Table;
+  return tty ? Format::Table : Format::Json;
+}
+
+}  // namespace ktrail

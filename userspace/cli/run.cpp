@@ -1,0 +1,125 @@
+// `ktrail run`: open -> configure -> load -> attach -> poll, then drain and flush on exit.
+#include "cli/run.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <string>
+
+#include "common/log.h"
+#include "enrich/enricher.h"
+#include "ktrail/abi/events.h"
+#include "loader/loader.h"
+#include "pipeline/pipeline.h"
+#include "sinks/format.h"
+
+namespace ktrail {
+namespace {
+
+std::atomic<bool> g_stop{false};
+void on_signal(int) { g_stop = true; }
+
+log::Level parse_level(const std::string &s) {
+  if (s == "debug") return log::Level::Debug;
+  if (s == "warning") return log::Level::Warn;
+  if (s == "error") return log::Level::Error;
+  return log::Level::Info;
+}
+
+}  // namespace
+
+int run_command(const RunOptions &o) {
+  log::set_level(parse_level(o.log_level));
+  LoaderConfig lc;
+  if (Status s = to_loader_config(o, lc); !s) {
+    KLOG_ERROR("%s", s.message.c_str());
+    return s.code;
+  }
+  Format fmt = resolve_format(o.format, isatty(STDOUT_FILENO));
+  std::vector<std::unique_ptr<Sink>> sinks;
+  std::vector<std::string> outs = o.outputs.empty() ? std::vector<std::string>{"stdout"} : o.outputs;
+  for (const auto &spec : outs) {
+    std::unique_ptr<Sink> s;
+    if (Status st = make_sink(spec, fmt, s); !st) {
+      KLOG_ERROR("%s", st.message.c_str());
+      return st.code;
+    }
+    sinks.push_back(std::move(s));
+  }
+
+  // No SA_RESTART: the signal must interrupt epoll so shutdown is prompt.
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  Enricher enricher;
+  Pipeline pipeline(HostInfo::detect(), enricher, std::move(sinks));
+  Loader loader;
+  Status st = loader.start(lc, [&](const void *d, size_t n) { pipeline.on_record(d, n); });
+  if (!st) {
+    KLOG_ERROR("%s", st.message.c_str());
+    return st.code;
+  }
+  // Seed after attach: a process started in between is then seen either way.
+  size_t seeded = enricher.seed();
+
+  std::string active;
+  for (const auto &h : loader.hooks())
+    active += (active.empty() ? "" : ", ") + h.hook + "=" + (h.attached ? h.variant : "inactive");
+  KLOG_INFO("tracing via %s; hooks: %s; %zu processes known", loader.buffer_name(), active.c_str(), seeded);
+  if (fmt == Format::Table && outs.size() == 1 && outs[0] == "stdout") {
+    std::string hdr = table_header();
+    fwrite(hdr.data(), 1, hdr.size(), stdout);
+    fputc('\n', stdout);
+  }
+
+  EventSource *src = loader.source();
+  const uint64_t start = Clock::boot_now();
+  const uint64_t deadline = o.duration > 0 ? start + static_cast<uint64_t>(o.duration * 1e9) : 0;
+  uint64_t last_stats = start, last_sync = start;
+  auto account = [&] {
+    auto counters = loader.read_counters();
+    std::vector<uint64_t> dropped(counters.size());
+    for (size_t i = 0; i < counters.size(); i++) dropped[i] = counters[i].dropped;
+    pipeline.account_drops(dropped, "kernel");
+    pipeline.account_transport_lost(src->transport_lost());
+  };
+  int rc = KTRAIL_EXIT_OK;
+  while (!g_stop) {
+    int n = src->poll(o.drain_ms);
+    if (n < 0 && n != -EINTR) {
+      KLOG_ERROR("polling the %s failed: %s", src->name(), strerror(-n));
+      rc = KTRAIL_EXIT_RUNTIME;
+      break;
+    }
+    uint64_t now = Clock::boot_now();
+    if (now - last_stats >= 1000000000ull) {
+      account();
+      last_stats = now;
+    }
+    if (now - last_sync >= 60000000000ull) {
+      enricher.clock().resync();
+      last_sync = now;
+    }
+    pipeline.flush();
+    if (deadline && now >= deadline) break;
+  }
+  // Drain what the kernel still holds, then report any drops, then flush.
+  while (src->poll(0) > 0) {
+  }
+  account();
+  pipeline.flush();
+  const auto &ps = pipeline.stats();
+  KLOG_INFO("stopped: %llu events emitted, %llu undecodable, %llu write errors",
+            static_cast<unsigned long long>(ps.emitted), static_cast<unsigned long long>(ps.decode_errors),
+            static_cast<unsigned long long>(ps.write_errors));
+  if (ps.write_errors && rc == KTRAIL_EXIT_OK) rc = KTRAIL_EXIT_OUTPUT;
+  return rc;
+}
+
+}  // namespace ktrail

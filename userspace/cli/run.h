@@ -1,0 +1,6 @@
+#pragma once
+#include "cli/options.h"
+
+namespace ktrail {
+int run_command(const RunOptions &o);
+}

@@ -1,0 +1,26 @@
+// Raw transport bytes -> typed Event. The only user of include/ktrail/abi besides the loader.
+#pragma once
+#include <cstddef>
+#include <string>
+
+#include "decode/event.h"
+
+namespace ktrail {
+
+struct DecodeResult {
+  bool ok = false;
+  std::string error;  // why the record was rejected (counted as loss by the pipeline)
+  uint32_t hook = 0;  // best-effort hook id for loss accounting
+};
+
+DecodeResult decode_record(const void *data, size_t size, Event &out);
+
+// Joins leaf-first NUL-separated components into "/a/b/c".
+std::string join_cwd_components(const char *buf, size_t len);
+// Splits NUL-separated argv bytes.
+std::vector<std::string> split_args(const char *buf, size_t len);
+
+const char *cred_syscall_name(uint32_t syscall);
+const char *hook_name(uint32_t hook);
+
+}  // namespace ktrail

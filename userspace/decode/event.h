@@ -1,0 +1,73 @@
+// The typed event every stage after decode works on. Kernel fields first, then what the
+// agent adds (enrichment, sequence).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ktrail {
+
+enum class EventKind : uint8_t { Exec, ExecFailed, Exit, Cred, Lost };
+
+struct Creds {
+  uint32_t uid = 0, euid = 0, suid = 0, fsuid = 0;
+  uint32_t gid = 0, egid = 0, sgid = 0, fsgid = 0;
+  bool operator==(const Creds &) const = default;
+};
+
+struct Subject {  // the task that caused the event (ktrail_header)
+  uint64_t cgroup_id = 0;
+  uint64_t start_boot_ns = 0;
+  uint32_t pid = 0, tid = 0, ppid = 0, ns_pid = 0;
+  uint32_t mnt_ns = 0, pid_ns = 0;
+  uint32_t loginuid = UINT32_MAX, sessionid = UINT32_MAX;
+  Creds creds;
+  std::string comm;
+};
+
+struct Event {
+  EventKind kind = EventKind::Exec;
+  uint64_t boot_ns = 0;
+  uint16_t hdr_flags = 0;
+  Subject proc;
+
+  // exec (and failed exec: filename, syscall, ret, dirfd, at_flags)
+  std::string filename;
+  std::vector<std::string> args;
+  uint32_t argc = 0;
+  uint32_t exec_flags = 0;
+  std::string cwd;  // joined; empty when unknown
+  std::string tty;
+  int64_t ret = 0;
+  int32_t dirfd = 0;
+  uint32_t at_flags = 0;
+  uint32_t syscall = 0;  // enum ktrail_cred_syscall
+
+  // exit
+  uint32_t exit_code = 0;
+
+  // cred
+  uint64_t req[3] = {0, 0, 0};
+  uint64_t cap_req[3] = {0, 0, 0}, cap_old[3] = {0, 0, 0}, cap_new[3] = {0, 0, 0};
+  Creds old_creds;
+  uint32_t ngroups = 0;
+  std::vector<uint32_t> groups;
+
+  // lost (synthesized by the agent)
+  std::string lost_hook;
+  std::string lost_source;  // "kernel", "perf_buffer", "decode"
+  uint64_t lost_count = 0;
+
+  // ---- added by enrich / pipeline ----
+  uint64_t sequence = 0;
+  int64_t realtime_ns = 0;  // @timestamp
+  int64_t start_realtime_ns = 0;
+  std::string executable;
+  std::string parent_name;
+  std::string parent_executable;
+  std::string user_name, real_user_name, group_name, real_group_name;
+  std::string audit_user_name;
+  bool args_from_table = false;  // non-exec events: args from the process table
+};
+
+}  // namespace ktrail

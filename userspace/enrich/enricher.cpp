@@ -1,0 +1,70 @@
+#include "enrich/enricher.h"
+
+namespace ktrail {
+
+Enricher::Enricher(const std::string &proc_root, const std::string &etc)
+    : proc_root_(proc_root), users_(etc) {}
+
+std::string resolve_executable(const std::string &filename, const std::string &cwd) {
+  if (filename.empty() || filename[0] == '/' || cwd.empty() || cwd[0] != '/') return filename;
+  std::string f = filename;
+  if (f.rfind("./", 0) == 0) f = f.substr(2);
+  return (cwd == "/" ? "" : cwd) + "/" + f;
+}
+
+void Enricher::enrich(Event &e) {
+  e.realtime_ns = clock_.to_realtime(e.boot_ns);
+  if (e.proc.start_boot_ns) e.start_realtime_ns = clock_.to_realtime(e.proc.start_boot_ns);
+  const Creds &c = e.proc.creds;
+  e.user_name = users_.user(c.euid);
+  e.real_user_name = users_.user(c.uid);
+  e.group_name = users_.group(c.egid);
+  e.real_group_name = users_.group(c.gid);
+  if (e.proc.loginuid != UINT32_MAX) e.audit_user_name = users_.user(e.proc.loginuid);
+
+  if (e.kind == EventKind::Exec) {
+    ProcInfo info;
+    info.ppid = e.proc.ppid;
+    info.comm = e.proc.comm;
+    info.cwd = e.cwd;
+    info.executable = resolve_executable(e.filename, e.cwd);
+    info.args = e.args;
+    e.executable = info.executable;
+    procs_.upsert(e.proc.pid, std::move(info));
+  } else if (e.proc.pid) {
+    const ProcInfo *p = procs_.find(e.proc.pid);
+    ProcInfo fresh;
+    if (!p && ProcTable::read_proc(proc_root_, e.proc.pid, fresh)) {
+      procs_.upsert(e.proc.pid, std::move(fresh));
+      p = procs_.find(e.proc.pid);
+    }
+    // Gone already (fork, fail, exit): until it execs, a child runs its parent's image.
+    if (!p && e.proc.ppid) {
+      if (const ProcInfo *pp = procs_.find(e.proc.ppid)) {
+        ProcInfo child = *pp;
+        child.ppid = e.proc.ppid;
+        child.comm = e.proc.comm;
+        procs_.upsert(e.proc.pid, std::move(child));
+        p = procs_.find(e.proc.pid);
+      }
+    }
+    if (p) {
+      e.executable = p->executable;
+      if (e.args.empty()) {
+        e.args = p->args;
+        e.args_from_table = true;
+      }
+      if (e.cwd.empty()) e.cwd = p->cwd;
+    }
+  }
+  if (const ProcInfo *pp = procs_.find(e.proc.ppid)) {
+    e.parent_name = pp->comm;
+    e.parent_executable = pp->executable;
+  }
+}
+
+void Enricher::after_emit(const Event &e) {
+  if (e.kind == EventKind::Exit) procs_.remove(e.proc.pid);
+}
+
+}  // namespace ktrail

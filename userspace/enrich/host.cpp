@@ -1,0 +1,51 @@
+#include "enrich/host.h"
+
+#include <sys/utsname.h>
+
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+
+namespace ktrail {
+
+HostInfo HostInfo::detect() {
+  HostInfo h;
+  struct utsname u;
+  if (uname(&u) == 0) h.name = u.nodename;
+  std::ifstream f("/etc/machine-id");
+  std::getline(f, h.id);
+  return h;
+}
+
+uint64_t Clock::boot_now() {
+  timespec ts;
+  clock_gettime(CLOCK_BOOTTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + ts.tv_nsec;
+}
+
+void Clock::resync() {
+  // Bracket the wall-clock read with two boot-clock reads to halve the error.
+  uint64_t b1 = boot_now();
+  timespec rt;
+  clock_gettime(CLOCK_REALTIME, &rt);
+  uint64_t b2 = boot_now();
+  int64_t real = static_cast<int64_t>(rt.tv_sec) * 1000000000ll + rt.tv_nsec;
+  offset_ = real - static_cast<int64_t>(b1 + (b2 - b1) / 2);
+}
+
+std::string format_rfc3339(int64_t ns) {
+  time_t sec = static_cast<time_t>(ns / 1000000000ll);
+  long frac = static_cast<long>(ns % 1000000000ll);
+  if (frac < 0) {
+    frac += 1000000000l;
+    sec -= 1;
+  }
+  struct tm tm;
+  gmtime_r(&sec, &tm);
+  char buf[48];
+  snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", tm.tm_year + 1900,
+           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+  return buf;
+}
+
+}  // namespace ktrail

@@ -1,0 +1,29 @@
+// Host identity and the kernel-clock -> wall-clock conversion.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace ktrail {
+
+struct HostInfo {
+  std::string name;  // uname nodename
+  std::string id;    // /etc/machine-id
+  static HostInfo detect();
+};
+
+// Converts CLOCK_BOOTTIME nanoseconds (bpf_ktime_get_boot_ns) to Unix-epoch nanoseconds.
+class Clock {
+ public:
+  Clock() { resync(); }
+  void resync();  // NTP may step the wall clock: call periodically
+  int64_t to_realtime(uint64_t boot_ns) const { return static_cast<int64_t>(boot_ns) + offset_; }
+  static uint64_t boot_now();
+
+ private:
+  int64_t offset_ = 0;
+};
+
+// RFC 3339 UTC with nanoseconds: 2026-11-26T16:40:00.123456789Z
+std::string format_rfc3339(int64_t unix_ns);
+
+}  // namespace ktrail

@@ -1,0 +1,84 @@
+#include "loader/probe.h"
+
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <linux/capability.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace ktrail {
+
+bool KernelFeatures::has_tp_btf(const std::string &tp) const {
+  if (!vmlinux_btf) return false;
+  auto *btf = static_cast<struct btf *>(vmlinux_btf.get());
+  return btf__find_by_name_kind(btf, ("btf_trace_" + tp).c_str(), BTF_KIND_TYPEDEF) > 0;
+}
+
+std::string parse_lockdown(const std::string &s) {
+  auto l = s.find('['), r = s.find(']');
+  if (l == std::string::npos || r == std::string::npos || r < l) return "";
+  return s.substr(l + 1, r - l - 1);
+}
+
+bool is_mounted(const char *target) {
+  std::ifstream f("/proc/self/mounts");
+  std::string dev, mnt;
+  std::string line;
+  while (std::getline(f, line)) {
+    std::istringstream ss(line);
+    ss >> dev >> mnt;
+    if (mnt == target) return true;
+  }
+  return false;
+}
+
+std::string ensure_mounted(const char *fstype, const char *target) {
+  if (is_mounted(target)) return "";
+  mkdir(target, 0700);
+  if (mount(fstype, target, fstype, 0, nullptr) != 0 && errno != EBUSY)
+    return std::string("cannot mount ") + fstype + " at " + target + ": " + strerror(errno);
+  return "";
+}
+
+KernelFeatures probe_kernel(const std::string &custom_btf) {
+  KernelFeatures f;
+  struct utsname u;
+  if (uname(&u) == 0) f.release = u.release;
+  f.btf_path = custom_btf.empty() ? "/sys/kernel/btf/vmlinux" : custom_btf;
+  struct btf *btf = custom_btf.empty() ? btf__load_vmlinux_btf() : btf__parse(custom_btf.c_str(), nullptr);
+  if (btf && !libbpf_get_error(btf)) {
+    f.btf = true;
+    f.vmlinux_btf = std::shared_ptr<void>(btf, [](void *p) { btf__free(static_cast<struct btf *>(p)); });
+  }
+  std::ifstream ld("/sys/kernel/security/lockdown");
+  if (ld) {
+    std::stringstream ss;
+    ss << ld.rdbuf();
+    f.lockdown = parse_lockdown(ss.str());
+  }
+  f.ringbuf = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) == 1;
+  return f;
+}
+
+std::string missing_bpf_capabilities() {
+  __user_cap_header_struct hdr{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  if (syscall(SYS_capget, &hdr, data) != 0) return "CAP_BPF, CAP_PERFMON (capget failed)";
+  auto has = [&](int cap) { return (data[cap / 32].effective >> (cap % 32)) & 1; };
+  constexpr int kCapSysAdmin = 21, kCapPerfmon = 38, kCapBpf = 39;
+  if (has(kCapSysAdmin)) return "";
+  std::string missing;
+  if (!has(kCapBpf)) missing += "CAP_BPF";
+  if (!has(kCapPerfmon)) missing += std::string(missing.empty() ? "" : ", ") + "CAP_PERFMON";
+  return missing.empty() ? "" : missing + " (or CAP_SYS_ADMIN)";
+}
+
+}  // namespace ktrail

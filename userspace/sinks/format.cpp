@@ -1,0 +1,395 @@
+#include "sinks/format.h"
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+
+#include "decode/decode.h"
+#include "ktrail/abi/events.h"
+#include "sinks/json_writer.h"
+
+namespace ktrail {
+
+const char *errno_name(int err) {
+  switch (err) {
+#define E(x) case x: return #x;
+    E(EPERM) E(ENOENT) E(ESRCH) E(EINTR) E(EIO) E(ENXIO) E(E2BIG) E(ENOEXEC) E(EBADF)
+    E(ECHILD) E(EAGAIN) E(ENOMEM) E(EACCES) E(EFAULT) E(ENOTBLK) E(EBUSY) E(EEXIST)
+    E(EXDEV) E(ENODEV) E(ENOTDIR) E(EISDIR) E(EINVAL) E(ENFILE) E(EMFILE) E(ENOTTY)
+    E(ETXTBSY) E(EFBIG) E(ENOSPC) E(ESPIPE) E(EROFS) E(EMLINK) E(EPIPE) E(EDOM) E(ERANGE)
+    E(ENAMETOOLONG) E(ELOOP) E(ENOSYS) E(ELIBBAD) E(EOVERFLOW) E(ENOTSUP) E(ETIMEDOUT)
+#undef E
+  }
+  static thread_local char buf[16];
+  snprintf(buf, sizeof(buf), "E%d", err);
+  return buf;
+}
+
+const char *signal_name(int sig) {
+  switch (sig) {
+#define S(x) case x: return #x;
+    S(SIGHUP) S(SIGINT) S(SIGQUIT) S(SIGILL) S(SIGTRAP) S(SIGABRT) S(SIGBUS) S(SIGFPE)
+    S(SIGKILL) S(SIGUSR1) S(SIGSEGV) S(SIGUSR2) S(SIGPIPE) S(SIGALRM) S(SIGTERM)
+    S(SIGSTKFLT) S(SIGCHLD) S(SIGCONT) S(SIGSTOP) S(SIGTSTP) S(SIGTTIN) S(SIGTTOU) S(SIGURG)
+    S(SIGXCPU) S(SIGXFSZ) S(SIGVTALRM) S(SIGPROF) S(SIGWINCH) S(SIGIO) S(SIGPWR) S(SIGSYS)
+#undef S
+  }
+  static thread_local char buf[16];
+  snprintf(buf, sizeof(buf), "SIG%d", sig);
+  return buf;
+}
+
+std::string capability_name(int cap) {
+  static const char *names[] = {
+      "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+      "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+      "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
+      "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
+      "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+      "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
+      "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
+      "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+      "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"};
+  if (cap >= 0 && cap < static_cast<int>(sizeof(names) / sizeof(names[0]))) return names[cap];
+  return "CAP_" + std::to_string(cap);
+}
+
+const char *event_action(const Event &e) {
+  switch (e.kind) {
+    case EventKind::Exec:
+    case EventKind::ExecFailed: return "exec";
+    case EventKind::Exit: return "exit";
+    case EventKind::Cred: return cred_syscall_name(e.syscall);
+    case EventKind::Lost: return "lost";
+  }
+  return "unknown";
+}
+
+namespace {
+
+// setfsuid/setfsgid return the previous id and never fail: success means the id changed to
+// what was asked.
+bool fs_call_succeeded(const Event &e) {
+  if (e.syscall == KTRAIL_SYS_SETFSUID) return e.proc.creds.fsuid == static_cast<uint32_t>(e.req[0]);
+  return e.proc.creds.fsgid == static_cast<uint32_t>(e.req[0]);
+}
+
+int event_errno(const Event &e) {
+  if (e.kind == EventKind::ExecFailed) return static_cast<int>(-e.ret);
+  if (e.kind == EventKind::Cred && e.syscall != KTRAIL_SYS_SETFSUID &&
+      e.syscall != KTRAIL_SYS_SETFSGID && e.ret < 0)
+    return static_cast<int>(-e.ret);
+  return 0;
+}
+
+void write_creds(JsonWriter &w, const Creds &c) {
+  w.begin_object()
+      .field("uid", c.uid).field("euid", c.euid).field("suid", c.suid).field("fsuid", c.fsuid)
+      .field("gid", c.gid).field("egid", c.egid).field("sgid", c.sgid).field("fsgid", c.fsgid)
+      .end_object();
+}
+
+void write_caps(JsonWriter &w, uint64_t caps) {
+  w.begin_array();
+  for (int i = 0; i < 64; i++)
+    if (caps >> i & 1) w.value(capability_name(i));
+  w.end_array();
+}
+
+// ids as requested; (u32)-1 means "leave unchanged" and is written as -1.
+void write_id(JsonWriter &w, std::string_view k, uint64_t v, bool compat16) {
+  uint32_t id = static_cast<uint32_t>(v);
+  if (compat16 && (id & 0xffff) == 0xffff) id = UINT32_MAX;
+  w.key(k);
+  if (id == UINT32_MAX)
+    w.value(int64_t{-1});
+  else
+    w.value(id);
+}
+
+void write_requested(JsonWriter &w, const Event &e) {
+  bool c16 = (e.hdr_flags & KTRAIL_F_COMPAT_SYSCALL) != 0;
+  w.key("requested").begin_object();
+  switch (e.syscall) {
+    case KTRAIL_SYS_SETUID: write_id(w, "uid", e.req[0], c16); break;
+    case KTRAIL_SYS_SETGID: write_id(w, "gid", e.req[0], c16); break;
+    case KTRAIL_SYS_SETREUID: write_id(w, "ruid", e.req[0], c16); write_id(w, "euid", e.req[1], c16); break;
+    case KTRAIL_SYS_SETREGID: write_id(w, "rgid", e.req[0], c16); write_id(w, "egid", e.req[1], c16); break;
+    case KTRAIL_SYS_SETRESUID:
+      write_id(w, "ruid", e.req[0], c16); write_id(w, "euid", e.req[1], c16); write_id(w, "suid", e.req[2], c16);
+      break;
+    case KTRAIL_SYS_SETRESGID:
+      write_id(w, "rgid", e.req[0], c16); write_id(w, "egid", e.req[1], c16); write_id(w, "sgid", e.req[2], c16);
+      break;
+    case KTRAIL_SYS_SETFSUID: write_id(w, "fsuid", e.req[0], c16); break;
+    case KTRAIL_SYS_SETFSGID: write_id(w, "fsgid", e.req[0], c16); break;
+    case KTRAIL_SYS_SETGROUPS:
+      w.field("count", e.ngroups);
+      w.key("groups").begin_array();
+      for (uint32_t g : e.groups) w.value(g);
+      w.end_array();
+      w.field("groups_truncated", e.ngroups > e.groups.size());
+      break;
+    case KTRAIL_SYS_CAPSET:
+      w.key("effective"); write_caps(w, e.cap_req[0]);
+      w.key("permitted"); write_caps(w, e.cap_req[1]);
+      w.key("inheritable"); write_caps(w, e.cap_req[2]);
+      break;
+  }
+  w.end_object();
+}
+
+void write_cap_set(JsonWriter &w, const uint64_t caps[3]) {
+  w.begin_object();
+  w.key("effective"); write_caps(w, caps[0]);
+  w.key("permitted"); write_caps(w, caps[1]);
+  w.key("inheritable"); write_caps(w, caps[2]);
+  w.end_object();
+}
+
+}  // namespace
+
+bool event_success(const Event &e) {
+  switch (e.kind) {
+    case EventKind::Exec: return true;
+    case EventKind::ExecFailed: return false;
+    case EventKind::Exit: return e.exit_code == 0;
+    case EventKind::Cred:
+      if (e.syscall == KTRAIL_SYS_SETFSUID || e.syscall == KTRAIL_SYS_SETFSGID) return fs_call_succeeded(e);
+      return e.ret == 0;
+    case EventKind::Lost: return false;
+  }
+  return false;
+}
+
+void format_json(const Event &e, const HostInfo &host, std::string &out) {
+  JsonWriter w(out);
+  const bool ok = event_success(e);
+  const Creds &c = e.proc.creds;
+  w.begin_object();
+  w.field("@timestamp", format_rfc3339(e.realtime_ns));
+
+  w.key("event").begin_object();
+  w.field("kind", "event");
+  const char *category = e.kind == EventKind::Lost ? "host" : "process";
+  const char *type = "info";
+  switch (e.kind) {
+    case EventKind::Exec:
+    case EventKind::ExecFailed: type = "start"; break;
+    case EventKind::Exit: type = "end"; break;
+    case EventKind::Cred: type = "change"; break;
+    case EventKind::Lost: type = "info"; break;
+  }
+  w.key("category").begin_array().value(category).end_array();
+  w.key("type").begin_array().value(type).end_array();
+  w.field("action", event_action(e));
+  w.field("outcome", ok ? "success" : "failure");
+  w.field("sequence", e.sequence);
+  w.end_object();
+
+  w.key("host").begin_object().field("name", host.name).field("id", host.id).end_object();
+
+  if (e.kind == EventKind::Lost) {
+    w.key("ktrail").begin_object();
+    w.key("lost").begin_object()
+        .field("hook", e.lost_hook).field("source", e.lost_source).field("count", e.lost_count)
+        .end_object();
+    w.end_object();
+    w.end_object();
+    return;
+  }
+
+  w.key("process").begin_object();
+  w.field("pid", e.proc.pid);
+  w.key("thread").begin_object().field("id", e.proc.tid).end_object();
+  w.field("name", e.proc.comm);
+  if (!e.executable.empty()) w.field("executable", e.executable);
+  if (e.kind == EventKind::Exec || !e.args.empty()) {
+    w.key("args").begin_array();
+    for (const auto &a : e.args) w.value(a);
+    w.end_array();
+    w.field("args_count", e.kind == EventKind::Exec ? e.argc : static_cast<uint32_t>(e.args.size()));
+  }
+  if (!e.cwd.empty()) w.field("working_directory", e.cwd);
+  if (e.start_realtime_ns) w.field("start", format_rfc3339(e.start_realtime_ns));
+  if (e.kind == EventKind::Exit) w.field("exit_code", static_cast<int64_t>((e.exit_code >> 8) & 0xff));
+  if (!e.tty.empty()) w.key("tty").begin_object().field("name", e.tty).end_object();
+  w.key("parent").begin_object().field("pid", e.proc.ppid);
+  if (!e.parent_name.empty()) w.field("name", e.parent_name);
+  if (!e.parent_executable.empty()) w.field("executable", e.parent_executable);
+  w.end_object();
+  w.key("user").begin_object().field("id", c.euid);
+  if (!e.user_name.empty()) w.field("name", e.user_name);
+  w.end_object();
+  w.key("real_user").begin_object().field("id", c.uid);
+  if (!e.real_user_name.empty()) w.field("name", e.real_user_name);
+  w.end_object();
+  w.key("saved_user").begin_object().field("id", c.suid).end_object();
+  w.key("group").begin_object().field("id", c.egid);
+  if (!e.group_name.empty()) w.field("name", e.group_name);
+  w.end_object();
+  w.key("real_group").begin_object().field("id", c.gid);
+  if (!e.real_group_name.empty()) w.field("name", e.real_group_name);
+  w.end_object();
+  w.key("saved_group").begin_object().field("id", c.sgid).end_object();
+  w.end_object();  // process
+
+  if (e.proc.loginuid != UINT32_MAX || e.proc.sessionid != UINT32_MAX) {
+    w.key("user").begin_object().key("audit").begin_object();
+    if (e.proc.loginuid != UINT32_MAX) {
+      w.field("id", e.proc.loginuid);
+      if (!e.audit_user_name.empty()) w.field("name", e.audit_user_name);
+    }
+    if (e.proc.sessionid != UINT32_MAX) w.field("session_id", e.proc.sessionid);
+    w.end_object().end_object();
+  }
+
+  if (int err = event_errno(e)) {
+    w.key("error").begin_object().field("code", errno_name(err)).field("message", strerror(err)).end_object();
+  }
+
+  w.key("ktrail").begin_object();
+  w.key("process").begin_object()
+      .field("ns_pid", e.proc.ns_pid)
+      .field("fsuid", c.fsuid).field("fsgid", c.fsgid)
+      .end_object();
+  w.key("cgroup").begin_object().field("id", e.proc.cgroup_id).end_object();
+  w.key("namespace").begin_object().field("mnt", e.proc.mnt_ns).field("pid", e.proc.pid_ns).end_object();
+  if (e.hdr_flags & KTRAIL_F_COMPAT_SYSCALL) w.field("compat_syscall", true);
+  switch (e.kind) {
+    case EventKind::Exec: {
+      bool known = e.exec_flags & KTRAIL_EXEC_SECUREEXEC_KNOWN;
+      w.key("exec").begin_object();
+      w.field("filename", e.filename);
+      w.field("args_truncated", (e.exec_flags & KTRAIL_EXEC_ARGS_TRUNCATED) != 0);
+      if (e.exec_flags & KTRAIL_EXEC_FILENAME_TRUNCATED) w.field("filename_truncated", true);
+      if (e.exec_flags & KTRAIL_EXEC_CWD_TRUNCATED) w.field("cwd_truncated", true);
+      if (known) w.field("secureexec", (e.exec_flags & KTRAIL_EXEC_SECUREEXEC) != 0);
+      // A setuid/setgid binary or file capabilities changed privileges at this exec.
+      w.field("privilege_change", (e.exec_flags & KTRAIL_EXEC_SECUREEXEC) != 0 ||
+                                      c.euid != c.uid || c.egid != c.gid);
+      w.end_object();
+      break;
+    }
+    case EventKind::ExecFailed:
+      w.key("exec").begin_object()
+          .field("syscall", cred_syscall_name(e.syscall))
+          .field("attempted_path", e.filename)
+          .field("dirfd", e.dirfd)
+          .field("at_flags", e.at_flags)
+          .end_object();
+      break;
+    case EventKind::Exit: {
+      int sig = e.exit_code & 0x7f;
+      w.key("exit").begin_object().field("status", e.exit_code);
+      if (sig) w.field("signal", signal_name(sig)).field("core_dumped", (e.exit_code & 0x80) != 0);
+      w.end_object();
+      break;
+    }
+    case EventKind::Cred: {
+      w.key("cred").begin_object();
+      w.field("syscall", cred_syscall_name(e.syscall));
+      w.field("return", e.ret);
+      write_requested(w, e);
+      w.key("before"); write_creds(w, e.old_creds);
+      w.key("after"); write_creds(w, e.proc.creds);
+      if (e.syscall == KTRAIL_SYS_CAPSET) {
+        w.key("capabilities_before"); write_cap_set(w, e.cap_old);
+        w.key("capabilities_after"); write_cap_set(w, e.cap_new);
+      }
+      w.end_object();
+      break;
+    }
+    case EventKind::Lost: break;
+  }
+  if (w.saw_invalid_utf8()) w.field("invalid_utf8", true);
+  w.end_object();  // ktrail
+  w.end_object();
+}
+
+std::string table_header() {
+  char buf[160];
+  snprintf(buf, sizeof(buf), "%-12s %-10s %7s %7s %-10s %-16s %-7s %s", "TIME", "EVENT", "PID",
+           "PPID", "USER", "COMM", "RESULT", "DETAILS");
+  return buf;
+}
+
+namespace {
+// The table is for terminals: control bytes and invalid UTF-8 must not reach them raw.
+std::string printable(const std::string &s) {
+  std::string out;
+  for (unsigned char ch : s) {
+    if (ch < 0x20 || ch == 0x7f) {
+      char b[8];
+      snprintf(b, sizeof(b), "\\x%02x", ch);
+      out += b;
+    } else {
+      out += static_cast<char>(ch);
+    }
+  }
+  if (!is_valid_utf8(out)) {
+    std::string tmp;
+    append_json_string(tmp, out);
+    return tmp.substr(1, tmp.size() - 2);
+  }
+  return out;
+}
+}  // namespace
+
+void format_table(const Event &e, std::string &out) {
+  time_t sec = static_cast<time_t>(e.realtime_ns / 1000000000ll);
+  struct tm tm;
+  localtime_r(&sec, &tm);
+  char ts[32];
+  snprintf(ts, sizeof(ts), "%02d:%02d:%02d.%03d", tm.tm_hour, tm.tm_min, tm.tm_sec,
+           static_cast<int>((e.realtime_ns / 1000000) % 1000));
+  std::string details;
+  std::string result = event_success(e) ? "ok" : "fail";
+  switch (e.kind) {
+    case EventKind::Exec:
+      details = printable(e.executable.empty() ? e.filename : e.executable);
+      for (size_t i = 1; i < e.args.size(); i++) details += " " + printable(e.args[i]);
+      if (e.exec_flags & KTRAIL_EXEC_ARGS_TRUNCATED) details += " ...";
+      if (!e.cwd.empty()) details += "  [cwd " + printable(e.cwd) + "]";
+      if (e.exec_flags & KTRAIL_EXEC_SECUREEXEC) details += "  [secureexec]";
+      break;
+    case EventKind::ExecFailed:
+      result = errno_name(static_cast<int>(-e.ret));
+      details = printable(e.filename);
+      break;
+    case EventKind::Exit: {
+      int sig = e.exit_code & 0x7f;
+      details = sig ? std::string("killed by ") + signal_name(sig)
+                    : "code " + std::to_string((e.exit_code >> 8) & 0xff);
+      break;
+    }
+    case EventKind::Cred: {
+      if (!event_success(e) && e.ret < 0) result = errno_name(static_cast<int>(-e.ret));
+      const Creds &a = e.old_creds, &b = e.proc.creds;
+      char buf[200];
+      if (e.syscall == KTRAIL_SYS_SETGROUPS) {
+        snprintf(buf, sizeof(buf), "%u groups", e.ngroups);
+      } else if (e.syscall == KTRAIL_SYS_CAPSET) {
+        snprintf(buf, sizeof(buf), "eff %#llx -> %#llx", (unsigned long long)e.cap_old[0],
+                 (unsigned long long)e.cap_new[0]);
+      } else {
+        snprintf(buf, sizeof(buf), "uid %u/%u/%u -> %u/%u/%u  gid %u/%u/%u -> %u/%u/%u", a.uid,
+                 a.euid, a.suid, b.uid, b.euid, b.suid, a.gid, a.egid, a.sgid, b.gid, b.egid, b.sgid);
+      }
+      details = buf;
+      break;
+    }
+    case EventKind::Lost:
+      details = std::to_string(e.lost_count) + " records lost at " + e.lost_hook + " (" + e.lost_source + ")";
+      break;
+  }
+  std::string user = e.user_name.empty() ? std::to_string(e.proc.creds.euid) : e.user_name;
+  char line[256];
+  snprintf(line, sizeof(line), "%-12s %-10s %7u %7u %-10.10s %-16s %-7s ", ts, event_action(e),
+           e.proc.pid, e.proc.ppid, printable(user).c_str(), printable(e.proc.comm).c_str(), result.c_str());
+  out += line;
+  out += details;
+}
+
+}  // namespace ktrail
