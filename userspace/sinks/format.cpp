@@ -316,22 +316,31 @@ std::string table_header() {
 }
 
 namespace {
-// The table is for terminals: control bytes and invalid UTF-8 must not reach them raw.
+// The table is for terminals: control bytes (C0, DEL, and C1 such as the 8-bit CSI U+009B)
+// and invalid UTF-8 must not reach them raw. Each such byte is shown once as \xHH.
 std::string printable(const std::string &s) {
   std::string out;
-  for (unsigned char ch : s) {
-    if (ch < 0x20 || ch == 0x7f) {
+  std::string_view v(s);
+  for (size_t i = 0; i < s.size();) {
+    unsigned char ch = static_cast<unsigned char>(s[i]);
+    size_t n = 0;
+    if (ch >= 0x20 && ch < 0x7f) {
+      n = 1;
+    } else if (ch >= 0x80) {
+      // UTF-8 sequences are prefix-free: the first valid prefix is the whole sequence.
+      for (size_t k = 2; k <= 4 && i + k <= s.size() && !n; k++)
+        if (is_valid_utf8(v.substr(i, k))) n = k;
+      if (n == 2 && ch == 0xc2 && static_cast<unsigned char>(s[i + 1]) < 0xa0) n = 0;  // C1
+    }
+    if (n == 0) {
       char b[8];
       snprintf(b, sizeof(b), "\\x%02x", ch);
       out += b;
-    } else {
-      out += static_cast<char>(ch);
+      i++;
+      continue;
     }
-  }
-  if (!is_valid_utf8(out)) {
-    std::string tmp;
-    append_json_string(tmp, out);
-    return tmp.substr(1, tmp.size() - 2);
+    out.append(s, i, n);
+    i += n;
   }
   return out;
 }

@@ -1,0 +1,352 @@
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <string>
+#include <vector>
+
+#include "decode/decode.h"
+#include "ktrail/abi/events.h"
+#include "test_records.h"
+
+namespace ktrail {
+namespace {
+
+using test::exec_record;
+using test::fill_header;
+
+using namespace std::string_literals;
+
+void expect_header_fields(const Event &e) {
+  EXPECT_EQ(e.boot_ns, 0x1111222233334444ull);
+  EXPECT_EQ(e.proc.cgroup_id, 0x5555666677778888ull);
+  EXPECT_EQ(e.proc.start_boot_ns, 0x0102030405060708ull);
+  EXPECT_EQ(e.proc.pid, 4242u);
+  EXPECT_EQ(e.proc.tid, 4243u);
+  EXPECT_EQ(e.proc.ppid, 1717u);
+  EXPECT_EQ(e.proc.ns_pid, 17u);
+  EXPECT_EQ(e.proc.mnt_ns, 4026531840u);
+  EXPECT_EQ(e.proc.pid_ns, 4026531836u);
+  EXPECT_EQ(e.proc.loginuid, 1000u);
+  EXPECT_EQ(e.proc.sessionid, 7u);
+  EXPECT_EQ(e.proc.creds, (Creds{1001, 1002, 1003, 1004, 2001, 2002, 2003, 2004}));
+  EXPECT_EQ(e.proc.comm, "bash");
+}
+
+TEST(Decode, ExecAllFields) {
+  auto rec = exec_record("/usr/bin/ls", "src\0home\0"s, "ls\0-la\0/tmp\0"s,
+                         KTRAIL_EXEC_ARGC_KNOWN | KTRAIL_EXEC_SECUREEXEC_KNOWN, 3);
+  Event e;
+  e.sequence = 99;  // decode must reset stale state
+  DecodeResult r = decode_record(rec.data(), rec.size(), e);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_TRUE(r.error.empty());
+  EXPECT_EQ(r.hook, static_cast<uint32_t>(KTRAIL_HOOK_EXEC));
+  EXPECT_EQ(e.kind, EventKind::Exec);
+  expect_header_fields(e);
+  EXPECT_EQ(e.hdr_flags, 0);
+  EXPECT_EQ(e.filename, "/usr/bin/ls");
+  EXPECT_EQ(e.tty, "pts/3");
+  EXPECT_EQ(e.cwd, "/home/src");
+  EXPECT_EQ(e.args, (std::vector<std::string>{"ls", "-la", "/tmp"}));
+  EXPECT_EQ(e.argc, 3u);
+  EXPECT_EQ(e.exec_flags, static_cast<uint32_t>(KTRAIL_EXEC_ARGC_KNOWN | KTRAIL_EXEC_SECUREEXEC_KNOWN));
+  EXPECT_EQ(e.sequence, 0u);
+}
+
+TEST(Decode, ExecArgcCountedWhenUnknown) {
+  auto rec = exec_record("/bin/true", "", "true\0a\0b\0c\0"s, 0, 77);
+  Event e;
+  ASSERT_TRUE(decode_record(rec.data(), rec.size(), e).ok);
+  EXPECT_EQ(e.argc, 4u);  // not the 77 in the record: ARGC_KNOWN is not set
+  EXPECT_TRUE(e.cwd.empty());
+}
+
+TEST(Decode, ExecEmptyArgsAndEmptyArgStrings) {
+  auto rec = exec_record("/bin/x", "", "");
+  Event e;
+  ASSERT_TRUE(decode_record(rec.data(), rec.size(), e).ok);
+  EXPECT_TRUE(e.args.empty());
+  EXPECT_EQ(e.argc, 0u);
+
+  rec = exec_record("/bin/x", "", "x\0\0y\0"s);
+  ASSERT_TRUE(decode_record(rec.data(), rec.size(), e).ok);
+  EXPECT_EQ(e.args, (std::vector<std::string>{"x", "", "y"}));
+}
+
+TEST(Decode, ExecTruncatedArgs) {
+  // The BPF side cuts argv at KTRAIL_ARGS_MAX and NUL-terminates the last byte.
+  std::string args = "cat\0"s + std::string(KTRAIL_ARGS_MAX - 5, 'A') + '\0';
+  ASSERT_EQ(args.size(), static_cast<size_t>(KTRAIL_ARGS_MAX));
+  auto rec = exec_record("/bin/cat", "", args, KTRAIL_EXEC_ARGS_TRUNCATED | KTRAIL_EXEC_ARGC_KNOWN, 5);
+  Event e;
+  ASSERT_TRUE(decode_record(rec.data(), rec.size(), e).ok);
+  EXPECT_TRUE(e.exec_flags & KTRAIL_EXEC_ARGS_TRUNCATED);
+  ASSERT_EQ(e.args.size(), 2u);
+  EXPECT_EQ(e.args[0], "cat");
+  EXPECT_EQ(e.args[1].size(), static_cast<size_t>(KTRAIL_ARGS_MAX - 5));
+  EXPECT_EQ(e.argc, 5u);
+}
+
+TEST(Decode, ExecArgsWithoutFinalNul) {
+  auto rec = exec_record("/bin/echo", "", "echo\0unterminated"s);
+  Event e;
+  ASSERT_TRUE(decode_record(rec.data(), rec.size(), e).ok);
+  EXPECT_EQ(e.args, (std::vector<std::string>{"echo", "unterminated"}));
+}
+
+TEST(Decode, ExecNonUtf8BytesPreserved) {
+  std::string arg = "\xff\xfe\\x\x01";
+  auto rec = exec_record("/tmp/\xc3\x28", "d\xff\0"s, "prog\0"s + arg + '\0');
+  Event e;
+  ASSERT_TRUE(decode_record(rec.data(), rec.size(), e).ok);
+  EXPECT_EQ(e.filename, "/tmp/\xc3\x28");
+  EXPECT_EQ(e.cwd, "/d\xff");
+  ASSERT_EQ(e.args.size(), 2u);
+  EXPECT_EQ(e.args[1], arg);
+}
+
+TEST(Decode, ExecCwdUnreachable) {
+  auto rec = exec_record("/bin/x", "b\0a\0"s, "", KTRAIL_EXEC_CWD_UNREACHABLE);
+  Event e;
+  ASSERT_TRUE(decode_record(rec.data(), rec.size(), e).ok);
+  EXPECT_EQ(e.cwd, "(unreachable)/a/b");
+}
+
+TEST(Decode, JoinCwdComponents) {
+  EXPECT_EQ(join_cwd_components("a\0b\0", 4), "/b/a");
+  EXPECT_EQ(join_cwd_components("c\0b\0a\0", 6), "/a/b/c");
+  EXPECT_EQ(join_cwd_components("", 0), "/");
+  EXPECT_EQ(join_cwd_components("\0", 1), "/");
+  EXPECT_EQ(join_cwd_components("/\0", 2), "/");        // the root dentry's name
+  EXPECT_EQ(join_cwd_components("x\0/\0", 4), "/x");
+  EXPECT_EQ(join_cwd_components("leaf", 4), "/leaf");  // last component without its NUL
+  EXPECT_EQ(join_cwd_components("a b\0c\0", 6), "/c/a b");
+}
+
+TEST(Decode, SplitArgs) {
+  EXPECT_EQ(split_args("a\0bc\0", 5), (std::vector<std::string>{"a", "bc"}));
+  EXPECT_EQ(split_args("a", 1), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(split_args("\0", 1), (std::vector<std::string>{""}));
+  EXPECT_TRUE(split_args("", 0).empty());
+}
+
+TEST(Decode, ExecFailed) {
+  ktrail_exec_failed x;
+  std::memset(&x, 0, sizeof(x));
+  fill_header(x.hdr, KTRAIL_EV_EXEC_FAILED, sizeof(x));
+  x.hdr.flags = KTRAIL_F_COMPAT_SYSCALL;
+  x.ret = -ENOENT;
+  x.dirfd = 5;
+  x.syscall = KTRAIL_SYS_EXECVEAT;
+  x.at_flags = 0x1000;
+  x.filename_len = 12;
+  std::memcpy(x.filename, "/nonexistent", 12);
+  Event e;
+  DecodeResult r = decode_record(&x, sizeof(x), e);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.hook, static_cast<uint32_t>(KTRAIL_HOOK_EXEC_FAILED));
+  EXPECT_EQ(e.kind, EventKind::ExecFailed);
+  expect_header_fields(e);
+  EXPECT_EQ(e.hdr_flags, KTRAIL_F_COMPAT_SYSCALL);
+  EXPECT_EQ(e.ret, -ENOENT);
+  EXPECT_EQ(e.dirfd, 5);
+  EXPECT_EQ(e.syscall, static_cast<uint32_t>(KTRAIL_SYS_EXECVEAT));
+  EXPECT_EQ(e.at_flags, 0x1000u);
+  EXPECT_EQ(e.filename, "/nonexistent");
+}
+
+TEST(Decode, ExecFailedFilenameWithoutNul) {
+  ktrail_exec_failed x;
+  std::memset(&x, 0, sizeof(x));
+  fill_header(x.hdr, KTRAIL_EV_EXEC_FAILED, sizeof(x));
+  std::memset(x.filename, 'p', sizeof(x.filename));
+  Event e;
+  ASSERT_TRUE(decode_record(&x, sizeof(x), e).ok);
+  EXPECT_EQ(e.filename, std::string(KTRAIL_PATH_MAX, 'p'));
+}
+
+TEST(Decode, Exit) {
+  ktrail_exit x;
+  std::memset(&x, 0, sizeof(x));
+  fill_header(x.hdr, KTRAIL_EV_EXIT, sizeof(x));
+  x.exit_code = (3 << 8) | 0;
+  Event e;
+  DecodeResult r = decode_record(&x, sizeof(x), e);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.hook, static_cast<uint32_t>(KTRAIL_HOOK_EXIT));
+  EXPECT_EQ(e.kind, EventKind::Exit);
+  expect_header_fields(e);
+  EXPECT_EQ(e.exit_code, 0x300u);
+}
+
+TEST(Decode, CredSetresuid) {
+  ktrail_cred c = test::cred_record(KTRAIL_SYS_SETRESUID, -EPERM);
+  c.args[0] = 0;
+  c.args[1] = 0xffffffffull;
+  c.args[2] = 33;
+  for (int i = 0; i < 3; i++) {
+    c.cap_req[i] = 0x10 + i;
+    c.cap_old[i] = 0x20 + i;
+    c.cap_new[i] = 0x30 + i;
+  }
+  Event e;
+  DecodeResult r = decode_record(&c, sizeof(c), e);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.hook, static_cast<uint32_t>(KTRAIL_HOOK_CRED));
+  EXPECT_EQ(e.kind, EventKind::Cred);
+  expect_header_fields(e);
+  EXPECT_EQ(e.ret, -EPERM);
+  EXPECT_EQ(e.syscall, static_cast<uint32_t>(KTRAIL_SYS_SETRESUID));
+  EXPECT_EQ(e.req[0], 0u);
+  EXPECT_EQ(e.req[1], 0xffffffffull);
+  EXPECT_EQ(e.req[2], 33u);
+  for (int i = 0; i < 3; i++) {
+    EXPECT_EQ(e.cap_req[i], 0x10u + i);
+    EXPECT_EQ(e.cap_old[i], 0x20u + i);
+    EXPECT_EQ(e.cap_new[i], 0x30u + i);
+  }
+  EXPECT_EQ(e.old_creds, (Creds{11, 12, 13, 14, 21, 22, 23, 24}));
+  EXPECT_TRUE(e.groups.empty());
+}
+
+TEST(Decode, CredSetgroups) {
+  ktrail_cred c = test::cred_record(KTRAIL_SYS_SETGROUPS, 0);
+  c.ngroups = 3;
+  c.args[0] = 3;
+  c.groups[0] = 10;
+  c.groups[1] = 20;
+  c.groups[2] = 30;
+  c.groups[3] = 99;  // beyond ngroups: ignored
+  Event e;
+  ASSERT_TRUE(decode_record(&c, sizeof(c), e).ok);
+  EXPECT_EQ(e.ngroups, 3u);
+  EXPECT_EQ(e.groups, (std::vector<uint32_t>{10, 20, 30}));
+
+  // More requested than carried: the list stops at KTRAIL_MAX_GROUPS.
+  c.ngroups = 1000;
+  for (int i = 0; i < KTRAIL_MAX_GROUPS; i++) c.groups[i] = 100 + i;
+  ASSERT_TRUE(decode_record(&c, sizeof(c), e).ok);
+  EXPECT_EQ(e.ngroups, 1000u);
+  ASSERT_EQ(e.groups.size(), static_cast<size_t>(KTRAIL_MAX_GROUPS));
+  EXPECT_EQ(e.groups.back(), 100u + KTRAIL_MAX_GROUPS - 1);
+}
+
+TEST(Decode, RejectsShortRecords) {
+  ktrail_header h;
+  fill_header(h, KTRAIL_EV_EXIT, sizeof(h));
+  Event e;
+  for (size_t n : {size_t{0}, size_t{1}, sizeof(h) - 1}) {
+    DecodeResult r = decode_record(&h, n, e);
+    EXPECT_FALSE(r.ok) << n;
+    EXPECT_FALSE(r.error.empty()) << n;
+    EXPECT_EQ(r.hook, static_cast<uint32_t>(KTRAIL_HOOK_MAX));
+  }
+  // A full header but the type's body is missing.
+  for (__u32 type : {KTRAIL_EV_EXEC, KTRAIL_EV_EXEC_FAILED, KTRAIL_EV_EXIT, KTRAIL_EV_CRED}) {
+    std::vector<char> buf(sizeof(ktrail_header));
+    fill_header(*reinterpret_cast<ktrail_header *>(buf.data()), type, sizeof(ktrail_header));
+    DecodeResult r = decode_record(buf.data(), buf.size(), e);
+    EXPECT_FALSE(r.ok) << type;
+    EXPECT_FALSE(r.error.empty()) << type;
+  }
+}
+
+TEST(Decode, RejectsUnknownType) {
+  ktrail_exit x;
+  std::memset(&x, 0, sizeof(x));
+  for (__u32 type : {0u, static_cast<__u32>(KTRAIL_EV_TYPE_MAX), 0xdeadu}) {
+    fill_header(x.hdr, type, sizeof(x));
+    Event e;
+    DecodeResult r = decode_record(&x, sizeof(x), e);
+    EXPECT_FALSE(r.ok) << type;
+    EXPECT_NE(r.error.find("unknown record type"), std::string::npos) << r.error;
+    EXPECT_EQ(r.hook, static_cast<uint32_t>(KTRAIL_HOOK_MAX));
+  }
+}
+
+TEST(Decode, RejectsSizeFieldLargerThanBuffer) {
+  ktrail_exit x;
+  std::memset(&x, 0, sizeof(x));
+  fill_header(x.hdr, KTRAIL_EV_EXIT, sizeof(x) + 8);
+  Event e;
+  DecodeResult r = decode_record(&x, sizeof(x), e);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("exceeds"), std::string::npos) << r.error;
+  EXPECT_EQ(r.hook, static_cast<uint32_t>(KTRAIL_HOOK_EXIT));
+
+  auto rec = exec_record("/bin/ls", "", "ls\0"s);
+  r = decode_record(rec.data(), rec.size() - 1, e);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.hook, static_cast<uint32_t>(KTRAIL_HOOK_EXEC));
+}
+
+TEST(Decode, RejectsExecLengthsOutOfRange) {
+  Event e;
+  {  // args_len beyond the record
+    auto rec = exec_record("/bin/ls", "", "ls\0"s);
+    auto *x = reinterpret_cast<ktrail_exec *>(rec.data());
+    x->args_len = 4;
+    DecodeResult r = decode_record(rec.data(), rec.size(), e);
+    EXPECT_FALSE(r.ok);
+    EXPECT_FALSE(r.error.empty());
+  }
+  {  // args_len beyond KTRAIL_ARGS_MAX, record large enough to hold it
+    std::vector<char> rec(sizeof(ktrail_exec) + 64, 'a');
+    auto *x = reinterpret_cast<ktrail_exec *>(rec.data());
+    fill_header(x->hdr, KTRAIL_EV_EXEC, static_cast<__u32>(rec.size()));
+    x->args_len = KTRAIL_ARGS_MAX + 1;
+    x->cwd_len = 0;
+    x->filename_len = 0;
+    DecodeResult r = decode_record(rec.data(), rec.size(), e);
+    EXPECT_FALSE(r.ok);
+    EXPECT_FALSE(r.error.empty());
+  }
+  {  // cwd_len out of range
+    auto rec = exec_record("/bin/ls", "a\0"s, "ls\0"s);
+    reinterpret_cast<ktrail_exec *>(rec.data())->cwd_len = KTRAIL_PATH_MAX + 1;
+    DecodeResult r = decode_record(rec.data(), rec.size(), e);
+    EXPECT_FALSE(r.ok);
+    EXPECT_FALSE(r.error.empty());
+  }
+  {  // filename_len out of range
+    auto rec = exec_record("/bin/ls", "", "ls\0"s);
+    reinterpret_cast<ktrail_exec *>(rec.data())->filename_len = KTRAIL_PATH_MAX + 1;
+    DecodeResult r = decode_record(rec.data(), rec.size(), e);
+    EXPECT_FALSE(r.ok);
+    EXPECT_FALSE(r.error.empty());
+  }
+  {  // header claims less than the fixed part of an exec record
+    auto rec = exec_record("/bin/ls", "", "");
+    reinterpret_cast<ktrail_exec *>(rec.data())->hdr.size = offsetof(ktrail_exec, args) - 8;
+    DecodeResult r = decode_record(rec.data(), rec.size(), e);
+    EXPECT_FALSE(r.ok);
+    EXPECT_FALSE(r.error.empty());
+  }
+}
+
+TEST(Decode, RejectsCredWithUnknownSyscall) {
+  Event e;
+  for (__u32 sys : {0u, static_cast<__u32>(KTRAIL_SYS_EXECVE), 999u}) {
+    ktrail_cred c = test::cred_record(sys, 0);
+    DecodeResult r = decode_record(&c, sizeof(c), e);
+    EXPECT_FALSE(r.ok) << sys;
+    EXPECT_FALSE(r.error.empty()) << sys;
+    EXPECT_EQ(r.hook, static_cast<uint32_t>(KTRAIL_HOOK_CRED));
+  }
+}
+
+TEST(Decode, Names) {
+  EXPECT_STREQ(cred_syscall_name(KTRAIL_SYS_SETUID), "setuid");
+  EXPECT_STREQ(cred_syscall_name(KTRAIL_SYS_SETRESGID), "setresgid");
+  EXPECT_STREQ(cred_syscall_name(KTRAIL_SYS_CAPSET), "capset");
+  EXPECT_STREQ(cred_syscall_name(KTRAIL_SYS_EXECVEAT), "execveat");
+  EXPECT_STREQ(cred_syscall_name(0), "unknown");
+  EXPECT_STREQ(hook_name(KTRAIL_HOOK_EXEC), "exec");
+  EXPECT_STREQ(hook_name(KTRAIL_HOOK_EXEC_FAILED), "exec_failed");
+  EXPECT_STREQ(hook_name(KTRAIL_HOOK_EXIT), "exit");
+  EXPECT_STREQ(hook_name(KTRAIL_HOOK_CRED), "cred");
+  EXPECT_STREQ(hook_name(KTRAIL_HOOK_MAX), "unknown");
+}
+
+}  // namespace
+}  // namespace ktrail

@@ -1,0 +1,125 @@
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+
+#include "common/status.h"
+#include "enrich/enricher.h"
+#include "enrich/host.h"
+#include "loader/loader.h"
+#include "loader/probe.h"
+#include "sinks/sink.h"
+#include "temp_dir.h"
+
+namespace ktrail {
+namespace {
+
+TEST(Lockdown, Parse) {
+  EXPECT_EQ(parse_lockdown("none [integrity] confidentiality"), "integrity");
+  EXPECT_EQ(parse_lockdown("[none] integrity confidentiality\n"), "none");
+  EXPECT_EQ(parse_lockdown("none integrity [confidentiality]\n"), "confidentiality");
+  EXPECT_EQ(parse_lockdown(""), "");
+  EXPECT_EQ(parse_lockdown("none integrity"), "");
+  EXPECT_EQ(parse_lockdown("] none ["), "");
+}
+
+TEST(LoadError, Classify) {
+  Status s = classify_load_error(-EPERM, "confidentiality");
+  EXPECT_EQ(s.code, KTRAIL_EXIT_LOCKDOWN);
+  EXPECT_NE(s.message.find("lockdown"), std::string::npos) << s.message;
+
+  s = classify_load_error(-EPERM, "integrity");
+  EXPECT_EQ(s.code, KTRAIL_EXIT_PRIVILEGE);
+  EXPECT_FALSE(s.message.empty());
+
+  EXPECT_EQ(classify_load_error(-EACCES, "confidentiality").code, KTRAIL_EXIT_LOCKDOWN);
+  EXPECT_EQ(classify_load_error(-EACCES, "none").code, KTRAIL_EXIT_PRIVILEGE);
+  EXPECT_EQ(classify_load_error(-EPERM, "").code, KTRAIL_EXIT_PRIVILEGE);
+
+  s = classify_load_error(-EINVAL, "confidentiality");
+  EXPECT_EQ(s.code, KTRAIL_EXIT_RUNTIME);
+  EXPECT_NE(s.message.find("--log-level debug"), std::string::npos) << s.message;
+}
+
+TEST(ExitCodes, Documented) {
+  EXPECT_EQ(KTRAIL_EXIT_OK, 0);
+  EXPECT_EQ(KTRAIL_EXIT_RUNTIME, 1);
+  EXPECT_EQ(KTRAIL_EXIT_USAGE, 2);
+  EXPECT_EQ(KTRAIL_EXIT_PRIVILEGE, 3);
+  EXPECT_EQ(KTRAIL_EXIT_NO_BTF, 4);
+  EXPECT_EQ(KTRAIL_EXIT_LOCKDOWN, 5);
+  EXPECT_EQ(KTRAIL_EXIT_NO_HOOKS, 6);
+  EXPECT_EQ(KTRAIL_EXIT_OUTPUT, 7);
+}
+
+TEST(ResolveExecutable, Cases) {
+  EXPECT_EQ(resolve_executable("/usr/bin/ls", "/home/eve"), "/usr/bin/ls");
+  EXPECT_EQ(resolve_executable("./run.sh", "/home/eve"), "/home/eve/run.sh");
+  EXPECT_EQ(resolve_executable("bin/tool", "/opt"), "/opt/bin/tool");
+  EXPECT_EQ(resolve_executable("./x", "/"), "/x");
+  EXPECT_EQ(resolve_executable("x", "/"), "/x");
+  EXPECT_EQ(resolve_executable("../x", "/a/b"), "/a/b/../x");
+  EXPECT_EQ(resolve_executable("x", ""), "x");                        // cwd unknown
+  EXPECT_EQ(resolve_executable("x", "(unreachable)/a"), "x");         // not a usable base
+  EXPECT_EQ(resolve_executable("", "/a"), "");
+}
+
+TEST(Rfc3339, Format) {
+  EXPECT_EQ(format_rfc3339(0), "1970-01-01T00:00:00.000000000Z");
+  EXPECT_EQ(format_rfc3339(1), "1970-01-01T00:00:00.000000001Z");
+  EXPECT_EQ(format_rfc3339(1700000000123456789ll), "2023-11-14T22:13:20.123456789Z");
+  EXPECT_EQ(format_rfc3339(951782400000000000ll), "2000-02-29T00:00:00.000000000Z");  // leap day
+  EXPECT_EQ(format_rfc3339(-1), "1969-12-31T23:59:59.999999999Z");
+  EXPECT_EQ(format_rfc3339(-1000000000ll), "1969-12-31T23:59:59.000000000Z");
+}
+
+TEST(ClockTest, BootToRealtimeIsNow) {
+  Clock c;
+  int64_t real = c.to_realtime(Clock::boot_now());
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  int64_t now = static_cast<int64_t>(ts.tv_sec) * 1000000000ll + ts.tv_nsec;
+  EXPECT_LT(std::llabs(now - real), 1000000000ll);  // within a second
+  EXPECT_EQ(c.to_realtime(2000) - c.to_realtime(1000), 1000);
+}
+
+TEST(MakeSink, Specs) {
+  std::unique_ptr<Sink> s;
+  ASSERT_TRUE(make_sink("stdout", Format::Table, s));
+  EXPECT_EQ(s->format(), Format::Table);
+  EXPECT_EQ(s->describe(), "stdout");
+  ASSERT_TRUE(make_sink("-", Format::Json, s));
+  EXPECT_EQ(s->format(), Format::Json);
+
+  Status st = make_sink("file:", Format::Json, s);
+  EXPECT_EQ(st.code, KTRAIL_EXIT_USAGE);
+  st = make_sink("tcp://x", Format::Json, s);
+  EXPECT_EQ(st.code, KTRAIL_EXIT_USAGE);
+  st = make_sink("file:/nonexistent-dir-ktrail/x/y", Format::Json, s);
+  EXPECT_EQ(st.code, KTRAIL_EXIT_OUTPUT);
+}
+
+TEST(MakeSink, FileAppendsJsonLines) {
+  test::TempDir d;
+  const std::string path = d / "out.ndjson";
+  d.write("out.ndjson", "old\n");
+  {
+    std::unique_ptr<Sink> s;
+    ASSERT_TRUE(make_sink("file:" + path, Format::Table, s));
+    EXPECT_EQ(s->format(), Format::Json) << "files always get JSON";
+    EXPECT_EQ(s->describe(), "file:" + path);
+    EXPECT_TRUE(s->write("{\"a\":1}"));
+    EXPECT_TRUE(s->write("{\"b\":2}"));
+    EXPECT_TRUE(s->flush());
+  }
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  EXPECT_EQ(ss.str(), "old\n{\"a\":1}\n{\"b\":2}\n");
+}
+
+}  // namespace
+}  // namespace ktrail
