@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -72,7 +73,9 @@ int run_command(const RunOptions &o) {
   for (const auto &h : loader.hooks())
     active += (active.empty() ? "" : ", ") + h.hook + "=" + (h.attached ? h.variant : "inactive");
   KLOG_INFO("tracing via %s; hooks: %s; %zu processes known", loader.buffer_name(), active.c_str(), seeded);
-  if (fmt == Format::Table && outs.size() == 1 && outs[0] == "stdout") {
+  // The table goes to stdout only (file: outputs are NDJSON), whatever other outputs there are.
+  if (fmt == Format::Table &&
+      std::any_of(outs.begin(), outs.end(), [](const std::string &o) { return o == "stdout" || o == "-"; })) {
     std::string hdr = table_header();
     fwrite(hdr.data(), 1, hdr.size(), stdout);
     fputc('\n', stdout);

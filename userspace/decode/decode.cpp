@@ -10,6 +10,15 @@ namespace {
 
 std::string bounded_str(const char *p, size_t max) { return std::string(p, strnlen(p, max)); }
 
+// The kernel names a pty slave "pts3" (tty->name); its device is /dev/pts/3, and ps, who and
+// the documented field say "pts/3".
+std::string tty_name(const char *p, size_t max) {
+  std::string s = bounded_str(p, max);
+  if (s.size() > 3 && s.compare(0, 3, "pts") == 0 && s.find_first_not_of("0123456789", 3) == std::string::npos)
+    s.insert(3, "/");
+  return s;
+}
+
 void decode_creds(const ktrail_creds &c, Creds &out) {
   out = {c.uid, c.euid, c.suid, c.fsuid, c.gid, c.egid, c.sgid, c.fsgid};
 }
@@ -134,7 +143,7 @@ DecodeResult decode_record(const void *data, size_t size, Event &e) {
       e.kind = EventKind::Exec;
       e.exec_flags = x.flags;
       e.filename = std::string(x.filename, strnlen(x.filename, sizeof(x.filename)));
-      e.tty = bounded_str(x.tty, sizeof(x.tty));
+      e.tty = tty_name(x.tty, sizeof(x.tty));
       e.cwd = x.cwd_len ? join_cwd_components(x.cwd, x.cwd_len) : std::string();
       if ((x.flags & KTRAIL_EXEC_CWD_UNREACHABLE) && !e.cwd.empty()) e.cwd = "(unreachable)" + e.cwd;
       e.args = split_args(x.args, x.args_len);

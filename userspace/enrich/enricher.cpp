@@ -1,5 +1,7 @@
 #include "enrich/enricher.h"
 
+#include <algorithm>
+
 namespace ktrail {
 
 Enricher::Enricher(const std::string &proc_root, const std::string &etc)
@@ -29,6 +31,7 @@ void Enricher::enrich(Event &e) {
     info.cwd = e.cwd;
     info.executable = resolve_executable(e.filename, e.cwd);
     info.args = e.args;
+    info.argc = std::max<uint32_t>(e.argc, static_cast<uint32_t>(e.args.size()));
     e.executable = info.executable;
     procs_.upsert(e.proc.pid, std::move(info));
   } else if (e.proc.pid) {
@@ -52,6 +55,7 @@ void Enricher::enrich(Event &e) {
       e.executable = p->executable;
       if (e.args.empty()) {
         e.args = p->args;
+        e.argc = std::max<uint32_t>(p->argc, static_cast<uint32_t>(p->args.size()));
         e.args_from_table = true;
       }
       if (e.cwd.empty()) e.cwd = p->cwd;

@@ -37,6 +37,7 @@ bool ProcTable::read_proc(const std::string &root, uint32_t pid, ProcInfo &out) 
     out.args.push_back(all.substr(i, j - i));
     i = j + 1;
   }
+  out.argc = static_cast<uint32_t>(out.args.size());
   return true;
 }
 

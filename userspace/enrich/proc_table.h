@@ -12,7 +12,8 @@ struct ProcInfo {
   uint32_t ppid = 0;
   std::string comm;
   std::string executable;
-  std::vector<std::string> args;
+  std::vector<std::string> args;  // bounded at exec (KTRAIL_ARGS_MAX bytes)
+  uint32_t argc = 0;               // the true argc, even when args were cut
   std::string cwd;
 };
 

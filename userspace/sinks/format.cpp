@@ -209,7 +209,10 @@ void format_json(const Event &e, const HostInfo &host, std::string &out) {
     w.key("args").begin_array();
     for (const auto &a : e.args) w.value(a);
     w.end_array();
-    w.field("args_count", e.kind == EventKind::Exec ? e.argc : static_cast<uint32_t>(e.args.size()));
+    // The true argc: exec's from the kernel, others' from the process table (args may be cut).
+    w.field("args_count", e.kind == EventKind::Exec || e.args_from_table
+                              ? e.argc
+                              : static_cast<uint32_t>(e.args.size()));
   }
   if (!e.cwd.empty()) w.field("working_directory", e.cwd);
   if (e.start_realtime_ns) w.field("start", format_rfc3339(e.start_realtime_ns));

@@ -119,7 +119,7 @@ struct ktrail_exec {
 	__u32 cwd_len;     /* bytes used in cwd */
 	__u32 filename_len;
 	__u32 _pad0;
-	char tty[KTRAIL_TTY_LEN]; /* "pts/3", "" without a controlling tty */
+	char tty[KTRAIL_TTY_LEN]; /* tty->name: "pts3" (the agent writes pts/3), "" without one */
 	char filename[KTRAIL_PATH_MAX]; /* bprm->filename as the caller passed it */
 	/* Working directory components, leaf first, each NUL-terminated; the agent joins them. */
 	char cwd[KTRAIL_PATH_MAX];
