@@ -40,17 +40,17 @@ std::optional<SshdLogMsg> parse_outcome(std::string_view m, SshdLogMsg::Kind kin
   if (!starts_with(s, "for ")) return std::nullopt;
   s = s.substr(4);
   // The key part follows " ssh2"; the user may contain anything, so anchor on the right.
-  // The first " ssh2" right after " port <digits>" ends the endpoint (a certificate ID
-  // after it may contain anything).
+  // The endpoint ends at the last " port <digits> ssh2" followed by the end or ": <key>".
+  // The user name is typed by an unauthenticated client and may contain anything, so it
+  // must not be able to move this anchor; a certificate ID (after it) is signed by a CA.
   std::string_view tail;
   size_t ssh2 = std::string_view::npos;
   for (size_t at = s.find(" ssh2"); at != std::string_view::npos; at = s.find(" ssh2", at + 1)) {
     size_t d = at;
     while (d > 0 && s[d - 1] >= '0' && s[d - 1] <= '9') d--;
-    if (d < at && d >= 6 && s.substr(d - 6, 6) == " port ") {
+    std::string_view after = s.substr(at + 5);
+    if (d < at && d >= 6 && s.substr(d - 6, 6) == " port " && (after.empty() || starts_with(after, ": ")))
       ssh2 = at;
-      break;
-    }
   }
   if (ssh2 == std::string_view::npos) return std::nullopt;
   tail = s.substr(ssh2 + 5);
@@ -140,9 +140,11 @@ std::optional<SshdLogMsg> parse_sshd_log_message(std::string_view line) {
     SshdLogMsg msg;
     msg.kind = SshdLogMsg::Kind::InvalidUser;
     msg.invalid_user = true;
-    std::string_view user;
-    if (take_endpoint_suffix(m.substr(13), user, msg.ip, msg.port)) {
-      msg.user = std::string(user);
+    std::string_view rest = m.substr(13), user;
+    auto from = rest.rfind(" from ");
+    if (from != std::string_view::npos && take_endpoint_suffix(rest, user, msg.ip, msg.port) &&
+        user.size() == from + 5) {
+      msg.user = std::string(rest.substr(0, from));
       out = msg;
     }
   } else if (starts_with(m, "Connection closed by ")) {
