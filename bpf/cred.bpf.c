@@ -71,9 +71,10 @@ static __always_inline __u32 ktrail_syscall_hook(__u32 kind)
 	return kind >= KTRAIL_SYS_EXECVE ? KTRAIL_HOOK_EXEC_FAILED : KTRAIL_HOOK_CRED;
 }
 
-/* sys_exit runs for every write on the host: numbers that are only ever ours for sshd (in
- * both ABIs) are dismissed by a comm compare instead of a hash lookup. */
-static __always_inline bool ktrail_exit_wanted(long nr)
+/* sys_enter/sys_exit run for every write on the host: numbers that are only ever ours for
+ * sshd (in both ABIs) are dismissed by a comm compare, before any kernel memory is read or
+ * the pending map is touched. */
+static __always_inline bool ktrail_nr_wanted(long nr)
 {
 	if (ktrail_syscall_kind(nr, false) < KTRAIL_SYS_ACCEPT || ktrail_syscall_kind(nr, true))
 		return true;
@@ -205,7 +206,7 @@ int BPF_PROG(tp_btf__sys_enter, struct pt_regs *regs, long id)
 	__u32 kind;
 	__u64 args[6];
 
-	if (!ktrail_syscall_candidate(id))
+	if (!ktrail_syscall_candidate(id) || !ktrail_nr_wanted(id))
 		return 0;
 	if (ktrail_is_agent())
 		return 0;
@@ -238,7 +239,7 @@ int BPF_PROG(tp_btf__sys_exit, struct pt_regs *regs, long ret)
 {
 	long nr = BPF_CORE_READ(regs, orig_ax);
 
-	if (!ktrail_syscall_candidate(nr) || !ktrail_exit_wanted(nr))
+	if (!ktrail_syscall_candidate(nr) || !ktrail_nr_wanted(nr))
 		return 0;
 	ktrail_exit(ctx, ret);
 	return 0;
@@ -252,7 +253,7 @@ int tracepoint__raw_syscalls__sys_enter(struct trace_event_raw_sys_enter *ctx)
 	__u32 kind;
 	__u64 args[6];
 
-	if (!ktrail_syscall_candidate(id))
+	if (!ktrail_syscall_candidate(id) || !ktrail_nr_wanted(id))
 		return 0;
 	if (ktrail_is_agent())
 		return 0;
@@ -275,7 +276,7 @@ int tracepoint__raw_syscalls__sys_enter(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/raw_syscalls/sys_exit")
 int tracepoint__raw_syscalls__sys_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	if (!ktrail_syscall_candidate(ctx->id) || !ktrail_exit_wanted(ctx->id))
+	if (!ktrail_syscall_candidate(ctx->id) || !ktrail_nr_wanted(ctx->id))
 		return 0;
 	ktrail_exit(ctx, ctx->ret);
 	return 0;
