@@ -103,6 +103,11 @@ struct Sshd {
   uint16_t port = 0;
   pid_t pid = -1;
 
+  // syslog: no -E; sshd logs with syslog(3) to /dev/log, a datagram socket that exists only
+  // in a private mount namespace (the host's /dev is left alone), received into syslog_file.
+  bool syslog = false;
+  std::string syslog_file;
+
   bool start(const std::string &base, const std::string &loglevel) {
     dir = base;
     port = free_port();
@@ -116,7 +121,23 @@ struct Sshd {
       << "PidFile " << dir << "/sshd.pid\nLogLevel " << loglevel << "\n";
     c.close();
     mkdir("/run/sshd", 0755);
-    pid = spawn({"/usr/sbin/sshd", "-D", "-f", conf, "-E", log}, dir + "/sshd.out");
+    if (!syslog) {
+      pid = spawn({"/usr/sbin/sshd", "-D", "-f", conf, "-E", log}, dir + "/sshd.out");
+      return wait_for([&] { return read_file(log).find("Server listening") != std::string::npos; }, 10s);
+    }
+    syslog_file = log;
+    std::ofstream ns(dir + "/ns.sh");
+    ns << "set -e\nmkdir -p " << dir << "/olddev\nmount --rbind /dev " << dir << "/olddev\n"
+       << "mount -t tmpfs none /dev\n"
+       << "for n in null zero urandom random tty ptmx; do touch /dev/$n; mount --bind " << dir
+       << "/olddev/$n /dev/$n; done\nmkdir /dev/pts\nmount --bind " << dir << "/olddev/pts /dev/pts\n"
+       << "python3 -c 'import socket\ns=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\ns.bind(\"/dev/log\")\n"
+       << "f=open(\"" << log << "\", \"ab\", 0)\nwhile True: f.write(s.recv(4096) + b\"\\n\")' &\n"
+       << "echo $! > " << dir << "/receiver.pid\n"
+       << "while [ ! -S /dev/log ]; do sleep 0.05; done\n"
+       << "exec /usr/sbin/sshd -D -f " << conf << "\n";
+    ns.close();
+    pid = spawn({"/usr/bin/unshare", "-m", "--propagation", "private", "/bin/bash", dir + "/ns.sh"}, dir + "/sshd.out");
     return wait_for([&] { return read_file(log).find("Server listening") != std::string::npos; }, 10s);
   }
   void stop() {
@@ -124,6 +145,10 @@ struct Sshd {
       kill(pid, SIGTERM);
       waitpid(pid, nullptr, 0);
       pid = -1;
+    }
+    if (syslog) {
+      std::string rx = read_file(dir + "/receiver.pid");
+      if (!rx.empty()) kill(std::stoi(rx), SIGTERM);
     }
   }
   // Client ports sshd logged for `pattern` lines ("Accepted publickey for U"), in order.
@@ -591,6 +616,37 @@ TEST_F(SshE2E, RejectedKeyAtVerboseHasTheFingerprint) {
   EXPECT_EQ(a["ktrail"]["ssh"]["log_message"], "Failed publickey for " + std::string(kUser) +
                                                     " from 127.0.0.1 port " + std::to_string(port) +
                                                     " ssh2: ED25519 " + fp);
+}
+
+// sshd without -E logs through syslog(3) to /dev/log: the datagram is captured the same way.
+TEST_F(SshE2E, SyslogDestinationIsCaptured) {
+  Sshd viasyslog;
+  viasyslog.syslog = true;
+  mkdir((dir_ + "/syslog").c_str(), 0700);
+  ASSERT_TRUE(viasyslog.start(dir_ + "/syslog", "INFO")) << read_file(dir_ + "/syslog/sshd.out");
+  Tracer t;
+  ASSERT_TRUE(t.start(dir_)) << read_file(t.err);
+  Cmd c = sh("ssh -i " + dir_ + "/good -o BatchMode=yes " + ssh_opts(viasyslog.port) + " " + kUser + "@127.0.0.1 true");
+  EXPECT_EQ(c.rc, 0) << c.out;
+  std::this_thread::sleep_for(1s);
+  Events ev = t.stop();
+  viasyslog.stop();
+
+  auto ports = viasyslog.logged_ports("Accepted publickey for " + std::string(kUser));
+  ASSERT_EQ(ports.size(), 1u) << read_file(viasyslog.log);
+  const int port = ports.back();
+  auto auths = of_conn(ev, "ssh_auth", port);
+  ASSERT_EQ(auths.size(), 1u);
+  const json &a = auths[0];
+  EXPECT_EQ(a["event"]["outcome"], "success");
+  EXPECT_EQ(a["user"]["name"], kUser);
+  EXPECT_EQ(a["destination"]["port"], viasyslog.port);
+  EXPECT_EQ(a["ktrail"]["ssh"]["method"], "publickey");
+  EXPECT_EQ(a["ktrail"]["ssh"]["key"], (json{{"type", "ED25519"}, {"fingerprint", fingerprint(dir_ + "/good.pub")}}));
+  EXPECT_EQ(a["ktrail"]["ssh"]["signals"], json::array({"log", "cred"}));
+  // The syslog header ("<38>Nov 26 ... sshd[PID]: ") is not part of the message.
+  EXPECT_EQ(a["ktrail"]["ssh"]["log_message"].get<std::string>().rfind("Accepted publickey for ", 0), 0u);
+  EXPECT_EQ(of_conn(ev, "ssh_session_start", port).size(), 1u);
 }
 
 // 6) A PTY session reports its tty on the session and on the commands.
