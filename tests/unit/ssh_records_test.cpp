@@ -197,3 +197,52 @@ TEST(SshJson, AcceptAndMarkedCred) {
 
 }  // namespace
 }  // namespace ktrail
+
+#include "cli/options.h"
+
+namespace ktrail {
+namespace {
+
+Command parse_args(std::vector<std::string> args) {
+  args.insert(args.begin(), "ktrail");
+  std::vector<const char *> argv;
+  for (auto &a : args) argv.push_back(a.c_str());
+  testing::internal::CaptureStdout();
+  testing::internal::CaptureStderr();
+  Command c = parse_command_line(static_cast<int>(argv.size()), argv.data());
+  testing::internal::GetCapturedStdout();
+  testing::internal::GetCapturedStderr();
+  return c;
+}
+
+TEST(SshOptions, DefaultsAndNames) {
+  Command c = parse_args({"run"});
+  EXPECT_EQ(c.run.ssh_exe_names, (std::vector<std::string>{"sshd", "sshd-session", "sshd-auth"}));
+  LoaderConfig lc;
+  ASSERT_TRUE(to_loader_config(c.run, lc));
+  EXPECT_TRUE(lc.trace_ssh);
+  EXPECT_EQ(lc.ssh_exe_names, c.run.ssh_exe_names);
+
+  c = parse_args({"run", "--events", "ssh", "--ssh-exe-names", "sshd,my-sshd"});
+  ASSERT_TRUE(to_loader_config(c.run, lc));
+  EXPECT_TRUE(lc.trace_exec && lc.trace_exit && lc.trace_cred) << "sessions need them traced";
+  EXPECT_EQ(lc.ssh_exe_names, (std::vector<std::string>{"sshd", "my-sshd"}));
+  OutputClasses oc = output_classes(c.run);
+  EXPECT_TRUE(oc.ssh);
+  EXPECT_FALSE(oc.exec || oc.exit || oc.cred) << "but not output";
+
+  c = parse_args({"run", "--events", "exec"});
+  ASSERT_TRUE(to_loader_config(c.run, lc));
+  EXPECT_FALSE(lc.trace_ssh);
+}
+
+TEST(SshOptions, NamesLongerThanCommAreRejected) {
+  Command c = parse_args({"run", "--ssh-exe-names", "a-very-long-sshd-name"});
+  LoaderConfig lc;
+  Status s = to_loader_config(c.run, lc);
+  EXPECT_FALSE(s);
+  EXPECT_EQ(s.code, KTRAIL_EXIT_USAGE);
+}
+
+}  // namespace
+}  // namespace ktrail

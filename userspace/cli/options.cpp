@@ -53,7 +53,7 @@ Command parse_command_line(int argc, const char *const *argv) {
 }
 
 Status to_loader_config(const RunOptions &o, LoaderConfig &c) {
-  c.trace_exec = c.trace_exit = c.trace_cred = false;
+  c.trace_exec = c.trace_exit = c.trace_cred = c.trace_ssh = false;
   for (const auto &e : o.events) {
     if (e == "exec") c.trace_exec = true;
     else if (e == "exit") c.trace_exit = true;
