@@ -59,4 +59,13 @@ static __always_inline bool ktrail_group_dead(struct task_struct *task)
 	return BPF_CORE_READ(task, signal, live.counter) == 0;
 }
 
+/* skc_v6_daddr/skc_v6_rcv_saddr exist only with CONFIG_IPV6 (include/net/sock.h). */
+static __always_inline void ktrail_sock_v6_addrs(struct sock *sk, __u8 peer[16], __u8 local[16])
+{
+	if (!bpf_core_field_exists(sk->__sk_common.skc_v6_daddr))
+		return;
+	bpf_core_read(peer, 16, &sk->__sk_common.skc_v6_daddr);
+	bpf_core_read(local, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+}
+
 #endif

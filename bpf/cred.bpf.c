@@ -6,6 +6,7 @@
  * successes. Syscalls we do not watch leave after one switch.
  */
 #include "common.bpf.h"
+#include "ssh.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -26,6 +27,13 @@ static __always_inline __u32 ktrail_syscall_kind(long nr, bool compat)
 		case 126: return KTRAIL_SYS_CAPSET;
 		case 59: return KTRAIL_SYS_EXECVE;
 		case 322: return KTRAIL_SYS_EXECVEAT;
+		/* sshd processes only (ktrail_ssh_wanted): accepts and log writes. */
+		case 43: return KTRAIL_SYS_ACCEPT;
+		case 288: return KTRAIL_SYS_ACCEPT4;
+		case 1: return KTRAIL_SYS_WRITE;
+		case 20: return KTRAIL_SYS_WRITEV;
+		case 44: return KTRAIL_SYS_SENDTO;
+		case 46: return KTRAIL_SYS_SENDMSG;
 		}
 		return 0;
 	}
@@ -56,7 +64,21 @@ static __always_inline bool ktrail_syscall_candidate(long nr)
 
 static __always_inline __u32 ktrail_syscall_hook(__u32 kind)
 {
+	if (kind == KTRAIL_SYS_ACCEPT || kind == KTRAIL_SYS_ACCEPT4)
+		return KTRAIL_HOOK_SSH_ACCEPT;
+	if (kind >= KTRAIL_SYS_WRITE)
+		return KTRAIL_HOOK_SSH_LOG;
 	return kind >= KTRAIL_SYS_EXECVE ? KTRAIL_HOOK_EXEC_FAILED : KTRAIL_HOOK_CRED;
+}
+
+/* sys_enter/sys_exit run for every write on the host: numbers that are only ever ours for
+ * sshd (in both ABIs) are dismissed by a comm compare, before any kernel memory is read or
+ * the pending map is touched. */
+static __always_inline bool ktrail_nr_wanted(long nr)
+{
+	if (ktrail_syscall_kind(nr, false) < KTRAIL_SYS_ACCEPT || ktrail_syscall_kind(nr, true))
+		return true;
+	return ktrail_trace_ssh && ktrail_ssh_comm();
 }
 
 static __always_inline void ktrail_enter(__u32 kind, bool compat, const __u64 args[6])
@@ -66,8 +88,12 @@ static __always_inline void ktrail_enter(__u32 kind, bool compat, const __u64 ar
 	struct ktrail_pending p = {};
 	int i;
 
-	if (kind >= KTRAIL_SYS_EXECVE ? !ktrail_trace_exec_failed : !ktrail_trace_cred)
+	if (kind >= KTRAIL_SYS_ACCEPT) {
+		if (!ktrail_ssh_wanted(task))
+			return;
+	} else if (kind >= KTRAIL_SYS_EXECVE ? !ktrail_trace_exec_failed : !ktrail_trace_cred) {
 		return;
+	}
 	p.syscall = kind;
 	p.compat = compat;
 	for (i = 0; i < 6; i++)
@@ -161,7 +187,9 @@ static __always_inline void ktrail_exit(void *ctx, long ret)
 
 	if (!p)
 		return;
-	if (p->syscall >= KTRAIL_SYS_EXECVE) {
+	if (p->syscall >= KTRAIL_SYS_ACCEPT) {
+		ktrail_ssh_exit(ctx, p, ret);
+	} else if (p->syscall >= KTRAIL_SYS_EXECVE) {
 		if (ret < 0)
 			ktrail_exit_exec(ctx, p, ret);
 	} else {
@@ -178,7 +206,7 @@ int BPF_PROG(tp_btf__sys_enter, struct pt_regs *regs, long id)
 	__u32 kind;
 	__u64 args[6];
 
-	if (!ktrail_syscall_candidate(id))
+	if (!ktrail_syscall_candidate(id) || !ktrail_nr_wanted(id))
 		return 0;
 	if (ktrail_is_agent())
 		return 0;
@@ -209,7 +237,9 @@ int BPF_PROG(tp_btf__sys_enter, struct pt_regs *regs, long id)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(tp_btf__sys_exit, struct pt_regs *regs, long ret)
 {
-	if (!ktrail_syscall_candidate(BPF_CORE_READ(regs, orig_ax)))
+	long nr = BPF_CORE_READ(regs, orig_ax);
+
+	if (!ktrail_syscall_candidate(nr) || !ktrail_nr_wanted(nr))
 		return 0;
 	ktrail_exit(ctx, ret);
 	return 0;
@@ -223,7 +253,7 @@ int tracepoint__raw_syscalls__sys_enter(struct trace_event_raw_sys_enter *ctx)
 	__u32 kind;
 	__u64 args[6];
 
-	if (!ktrail_syscall_candidate(id))
+	if (!ktrail_syscall_candidate(id) || !ktrail_nr_wanted(id))
 		return 0;
 	if (ktrail_is_agent())
 		return 0;
@@ -246,7 +276,7 @@ int tracepoint__raw_syscalls__sys_enter(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/raw_syscalls/sys_exit")
 int tracepoint__raw_syscalls__sys_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	if (!ktrail_syscall_candidate(ctx->id))
+	if (!ktrail_syscall_candidate(ctx->id) || !ktrail_nr_wanted(ctx->id))
 		return 0;
 	ktrail_exit(ctx, ctx->ret);
 	return 0;

@@ -15,6 +15,10 @@ const volatile __u64 ktrail_wakeup_bytes __weak = 262144; /* wake the agent past
 const volatile __u32 ktrail_agent_tgid __weak = 0;        /* never trace the agent itself */
 const volatile __u32 ktrail_trace_cred __weak = 1;        /* --events cred */
 const volatile __u32 ktrail_trace_exec_failed __weak = 1; /* --events exec */
+const volatile __u32 ktrail_trace_ssh __weak = 0;         /* --events ssh */
+/* --ssh-exe-names as comm values (16 bytes, NUL padded), compared as two u64 words. */
+const volatile __u64 ktrail_ssh_comms[KTRAIL_SSH_COMMS][2] __weak = {};
+const volatile __u32 ktrail_ssh_ncomms __weak = 0;
 
 struct ktrail_hook_stats {
 	__u64 emitted;
@@ -45,6 +49,9 @@ union ktrail_scratch {
 	struct ktrail_exec_failed exec_failed;
 	struct ktrail_exit exit;
 	struct ktrail_cred cred;
+	struct ktrail_ssh_accept ssh_accept;
+	struct ktrail_ssh_log ssh_log;
+	struct ktrail_ssh_pam ssh_pam;
 };
 
 struct {

@@ -10,7 +10,9 @@ BUILD_PKGS=(
   libelf-dev zlib1g-dev libzstd-dev
   libcli11-dev nlohmann-json3-dev libgtest-dev libssl-dev
 )
-TEST_PKGS=( iproute2 procps python3 )
+# openssh-server's postinst may try to start the system sshd (port 22); the SSH tests run
+# their own sshd on a free loopback port with their own config, so either way is fine.
+TEST_PKGS=( iproute2 procps python3 openssh-server openssh-client sshpass sudo )
 BENCH_PKGS=( auditd bpftrace )
 
 want=("${BUILD_PKGS[@]}")

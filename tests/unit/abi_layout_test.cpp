@@ -75,6 +75,24 @@ std::vector<Layout> host_layouts() {
        {F(ktrail_cred, hdr), F(ktrail_cred, ret), F(ktrail_cred, args), F(ktrail_cred, cap_req),
         F(ktrail_cred, cap_old), F(ktrail_cred, cap_new), F(ktrail_cred, old_creds),
         F(ktrail_cred, syscall), F(ktrail_cred, ngroups), F(ktrail_cred, groups)}},
+      {"ktrail_sockaddr",
+       sizeof(ktrail_sockaddr),
+       {F(ktrail_sockaddr, addr), F(ktrail_sockaddr, port), F(ktrail_sockaddr, family),
+        F(ktrail_sockaddr, _pad0)}},
+      {"ktrail_ssh_accept",
+       sizeof(ktrail_ssh_accept),
+       {F(ktrail_ssh_accept, hdr), F(ktrail_ssh_accept, peer), F(ktrail_ssh_accept, local),
+        F(ktrail_ssh_accept, fd), F(ktrail_ssh_accept, syscall)}},
+      {"ktrail_ssh_log",
+       sizeof(ktrail_ssh_log),
+       {F(ktrail_ssh_log, hdr), F(ktrail_ssh_log, ret), F(ktrail_ssh_log, fd),
+        F(ktrail_ssh_log, syscall), F(ktrail_ssh_log, fd_kind), F(ktrail_ssh_log, len),
+        F(ktrail_ssh_log, data)}},
+      {"ktrail_ssh_pam",
+       sizeof(ktrail_ssh_pam),
+       {F(ktrail_ssh_pam, hdr), F(ktrail_ssh_pam, peer), F(ktrail_ssh_pam, local),
+        F(ktrail_ssh_pam, ret), F(ktrail_ssh_pam, op), F(ktrail_ssh_pam, _pad0),
+        F(ktrail_ssh_pam, service), F(ktrail_ssh_pam, user)}},
       {"ktrail_hook_stats",
        sizeof(mirror_hook_stats),
        {F(mirror_hook_stats, emitted), F(mirror_hook_stats, dropped)}},
@@ -144,7 +162,8 @@ TEST_F(AbiLayout, ScratchUnionHoldsTheLargestRecord) {
   __s32 id = btf__find_by_name_kind(btf_, "ktrail_scratch", BTF_KIND_UNION);
   ASSERT_GT(id, 0);
   size_t largest = std::max({sizeof(ktrail_exec), sizeof(ktrail_exec_failed), sizeof(ktrail_exit),
-                             sizeof(ktrail_cred)});
+                             sizeof(ktrail_cred), sizeof(ktrail_ssh_accept), sizeof(ktrail_ssh_log),
+                             sizeof(ktrail_ssh_pam)});
   EXPECT_EQ(btf__type_by_id(btf_, id)->size, largest);
 }
 
@@ -158,6 +177,11 @@ TEST(AbiConstants, PowersOfTwoTheVerifierRelies) {
   EXPECT_EQ(offsetof(ktrail_exec_failed, hdr), 0u);
   EXPECT_EQ(offsetof(ktrail_exit, hdr), 0u);
   EXPECT_EQ(offsetof(ktrail_cred, hdr), 0u);
+  EXPECT_EQ(KTRAIL_SSH_LOG_MAX & (KTRAIL_SSH_LOG_MAX - 1), 0);
+  EXPECT_EQ(offsetof(ktrail_ssh_log, data) + KTRAIL_SSH_LOG_MAX, sizeof(ktrail_ssh_log));
+  EXPECT_EQ(offsetof(ktrail_ssh_accept, hdr), 0u);
+  EXPECT_EQ(offsetof(ktrail_ssh_log, hdr), 0u);
+  EXPECT_EQ(offsetof(ktrail_ssh_pam, hdr), 0u);
 }
 
 }  // namespace

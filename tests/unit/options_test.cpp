@@ -36,7 +36,7 @@ TEST(Options, RunDefaults) {
   EXPECT_EQ(p.cmd.kind, Command::Run);
   const RunOptions &o = p.cmd.run;
   EXPECT_EQ(o.format, "auto");
-  EXPECT_EQ(o.events, (std::vector<std::string>{"exec", "exit", "cred"}));
+  EXPECT_EQ(o.events, (std::vector<std::string>{"exec", "exit", "cred", "ssh"}));
   EXPECT_TRUE(o.outputs.empty());
   EXPECT_EQ(o.duration, 0);
   EXPECT_EQ(o.buffer, "auto");

@@ -17,7 +17,7 @@ Command parse_command_line(int argc, const char *const *argv) {
       ->check(CLI::IsMember({"auto", "json", "table"}));
   run->add_option("--events", o.events, "Event classes to trace")
       ->delimiter(',')
-      ->check(CLI::IsMember({"exec", "exit", "cred"}));
+      ->check(CLI::IsMember({"exec", "exit", "cred", "ssh"}));
   run->add_option("-o,--output", o.outputs, "Output: stdout or file:PATH (repeatable)");
   run->add_option("--duration", o.duration, "Stop after SECONDS")->check(CLI::NonNegativeNumber);
   run->add_option("--buffer", o.buffer, "Transport: ring buffer, or perf buffer fallback")
@@ -33,6 +33,9 @@ Command parse_command_line(int argc, const char *const *argv) {
   run->add_option("--btf", o.btf, "Kernel BTF file for kernels without /sys/kernel/btf/vmlinux");
   run->add_option("--log-level", o.log_level, "Diagnostics on stderr")
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
+  run->add_option("--ssh-exe-names", o.ssh_exe_names,
+                  "Executable names recognised as sshd (OpenSSH >= 9.8 adds sshd-session, sshd-auth)")
+      ->delimiter(',');
   auto *version = app.add_subcommand("version", "Print the version");
 
   try {
@@ -50,14 +53,29 @@ Command parse_command_line(int argc, const char *const *argv) {
 }
 
 Status to_loader_config(const RunOptions &o, LoaderConfig &c) {
-  c.trace_exec = c.trace_exit = c.trace_cred = false;
+  c.trace_exec = c.trace_exit = c.trace_cred = c.trace_ssh = false;
   for (const auto &e : o.events) {
     if (e == "exec") c.trace_exec = true;
     else if (e == "exit") c.trace_exit = true;
     else if (e == "cred") c.trace_cred = true;
+    else if (e == "ssh") c.trace_ssh = true;
     else return Status::error(KTRAIL_EXIT_USAGE, "unknown event class " + e);
   }
   if (o.events.empty()) return Status::error(KTRAIL_EXIT_USAGE, "--events selects nothing");
+  if (c.trace_ssh) {
+    // Sessions need execs (tty, ancestry), exits (session end) and sshd's own cred calls;
+    // classes not selected are traced but not output (output_classes).
+    c.trace_exec = c.trace_exit = c.trace_cred = true;
+    c.ssh_exe_names.clear();
+    for (const auto &n : o.ssh_exe_names)
+      if (!n.empty()) c.ssh_exe_names.push_back(n);
+    if (c.ssh_exe_names.empty())
+      return Status::error(KTRAIL_EXIT_USAGE, "--ssh-exe-names is empty");
+    for (const auto &n : c.ssh_exe_names)
+      if (n.size() > 15)
+        return Status::error(KTRAIL_EXIT_USAGE, "--ssh-exe-names: '" + n +
+                                                    "' is longer than the 15 bytes the kernel keeps as the process name");
+  }
   c.buffer = o.buffer == "ring" ? BufferKind::Ring : o.buffer == "perf" ? BufferKind::Perf : BufferKind::Auto;
   c.hooks = o.hooks == "tp_btf" ? HookMode::TpBtf : o.hooks == "tracepoint" ? HookMode::Tracepoint : HookMode::Auto;
   if (o.buffer_mb & (o.buffer_mb - 1))
@@ -66,6 +84,17 @@ Status to_loader_config(const RunOptions &o, LoaderConfig &c) {
   c.wakeup_bytes = o.wakeup_bytes;
   c.btf_path = o.btf;
   return Status::ok();
+}
+
+OutputClasses output_classes(const RunOptions &o) {
+  OutputClasses c{false, false, false, false};
+  for (const auto &e : o.events) {
+    if (e == "exec") c.exec = true;
+    else if (e == "exit") c.exit = true;
+    else if (e == "cred") c.cred = true;
+    else if (e == "ssh") c.ssh = true;
+  }
+  return c;
 }
 
 Format resolve_format(const std::string &f, bool tty) {

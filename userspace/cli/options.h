@@ -11,7 +11,7 @@ namespace ktrail {
 
 struct RunOptions {
   std::string format = "auto";  // auto | json | table
-  std::vector<std::string> events{"exec", "exit", "cred"};
+  std::vector<std::string> events{"exec", "exit", "cred", "ssh"};
   std::vector<std::string> outputs;  // default: stdout
   double duration = 0;               // seconds; 0 = until SIGINT/SIGTERM
   std::string buffer = "auto";       // auto | ring | perf
@@ -21,7 +21,14 @@ struct RunOptions {
   int drain_ms = 50;
   std::string btf;
   std::string log_level = "info";
+  std::vector<std::string> ssh_exe_names{"sshd", "sshd-session", "sshd-auth"};
 };
+
+// Which event classes reach the outputs (the kernel may trace more: ssh needs exec and exit).
+struct OutputClasses {
+  bool exec = true, exit = true, cred = true, ssh = true;
+};
+OutputClasses output_classes(const RunOptions &o);
 
 struct Command {
   enum Kind { None, Run, Version } kind = None;

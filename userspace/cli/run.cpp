@@ -59,6 +59,17 @@ int run_command(const RunOptions &o) {
   signal(SIGPIPE, SIG_IGN);
 
   Enricher enricher;
+  {
+    OutputClasses oc = output_classes(o);
+    EnrichOptions eo;
+    eo.ssh = lc.trace_ssh;
+    eo.ssh_exe_names = lc.ssh_exe_names;
+    eo.out_exec = oc.exec;
+    eo.out_exit = oc.exit;
+    eo.out_cred = oc.cred;
+    eo.out_ssh = oc.ssh;
+    enricher.configure(eo);
+  }
   Pipeline pipeline(HostInfo::detect(), enricher, std::move(sinks));
   Loader loader;
   Status st = loader.start(lc, [&](const void *d, size_t n) { pipeline.on_record(d, n); });
@@ -68,6 +79,8 @@ int run_command(const RunOptions &o) {
   }
   // Seed after attach: a process started in between is then seen either way.
   size_t seeded = enricher.seed();
+  size_t ssh_seeded = enricher.seed_sessions();
+  if (lc.trace_ssh) KLOG_INFO("SSH: %zu sessions open before start", ssh_seeded);
 
   std::string active;
   for (const auto &h : loader.hooks())
@@ -109,6 +122,7 @@ int run_command(const RunOptions &o) {
       enricher.clock().resync();
       last_sync = now;
     }
+    pipeline.tick(now);
     pipeline.flush();
     if (deadline && now >= deadline) break;
   }
@@ -116,6 +130,7 @@ int run_command(const RunOptions &o) {
   while (src->poll(0) > 0) {
   }
   account();
+  pipeline.tick(UINT64_MAX);
   pipeline.flush();
   const auto &ps = pipeline.stats();
   KLOG_INFO("stopped: %llu events emitted, %llu undecodable, %llu write errors",

@@ -1,5 +1,7 @@
 #include "decode/decode.h"
 
+#include <arpa/inet.h>
+
 #include <cstring>
 
 #include "ktrail/abi/events.h"
@@ -9,15 +11,6 @@ namespace ktrail {
 namespace {
 
 std::string bounded_str(const char *p, size_t max) { return std::string(p, strnlen(p, max)); }
-
-// The kernel names a pty slave "pts3" (tty->name); its device is /dev/pts/3, and ps, who and
-// the documented field say "pts/3".
-std::string tty_name(const char *p, size_t max) {
-  std::string s = bounded_str(p, max);
-  if (s.size() > 3 && s.compare(0, 3, "pts") == 0 && s.find_first_not_of("0123456789", 3) == std::string::npos)
-    s.insert(3, "/");
-  return s;
-}
 
 void decode_creds(const ktrail_creds &c, Creds &out) {
   out = {c.uid, c.euid, c.suid, c.fsuid, c.gid, c.egid, c.sgid, c.fsgid};
@@ -46,11 +39,104 @@ uint32_t hook_of_type(uint32_t type) {
     case KTRAIL_EV_EXEC_FAILED: return KTRAIL_HOOK_EXEC_FAILED;
     case KTRAIL_EV_EXIT: return KTRAIL_HOOK_EXIT;
     case KTRAIL_EV_CRED: return KTRAIL_HOOK_CRED;
+    case KTRAIL_EV_SSH_ACCEPT: return KTRAIL_HOOK_SSH_ACCEPT;
+    case KTRAIL_EV_SSH_LOG: return KTRAIL_HOOK_SSH_LOG;
+    case KTRAIL_EV_SSH_PAM: return KTRAIL_HOOK_SSH_PAM;
   }
   return KTRAIL_HOOK_MAX;
 }
 
+// SSH records: everything after the header.
+bool decode_ssh(const ktrail_header &h, const char *base, Event &e, std::string &err) {
+  switch (h.type) {
+    case KTRAIL_EV_SSH_ACCEPT: {
+      if (h.size < sizeof(ktrail_ssh_accept)) {
+        err = "ssh_accept record too short";
+        return false;
+      }
+      ktrail_ssh_accept x;
+      std::memcpy(&x, base, sizeof(x));
+      e.kind = EventKind::SshAccept;
+      e.ssh.source = decode_sockaddr(x.peer);
+      e.ssh.destination = decode_sockaddr(x.local);
+      e.syscall = x.syscall;
+      e.ret = x.fd;
+      return true;
+    }
+    case KTRAIL_EV_SSH_LOG: {
+      const size_t fixed = offsetof(ktrail_ssh_log, data);
+      if (h.size < fixed) {
+        err = "ssh_log record too short";
+        return false;
+      }
+      ktrail_ssh_log x;
+      std::memset(&x, 0, sizeof(x));
+      std::memcpy(&x, base, h.size > sizeof(x) ? sizeof(x) : h.size);
+      if (x.len > KTRAIL_SSH_LOG_MAX || fixed + x.len > h.size) {
+        err = "ssh_log record length out of range";
+        return false;
+      }
+      e.kind = EventKind::SshLog;
+      e.ssh.log_line.assign(x.data, x.len);
+      e.ssh.log_fd_kind = x.fd_kind;
+      e.syscall = x.syscall;
+      e.ret = x.ret;
+      return true;
+    }
+    case KTRAIL_EV_SSH_PAM: {
+      if (h.size < sizeof(ktrail_ssh_pam)) {
+        err = "ssh_pam record too short";
+        return false;
+      }
+      ktrail_ssh_pam x;
+      std::memcpy(&x, base, sizeof(x));
+      if (x.op < KTRAIL_PAM_START || x.op > KTRAIL_PAM_CLOSE_SESSION) {
+        err = "ssh_pam record with unknown op " + std::to_string(x.op);
+        return false;
+      }
+      e.kind = EventKind::SshPam;
+      e.ssh.pam_op = x.op;
+      e.ret = x.ret;
+      e.ssh.pam_service = bounded_str(x.service, sizeof(x.service));
+      e.ssh.pam_user = bounded_str(x.user, sizeof(x.user));
+      e.ssh.source = decode_sockaddr(x.peer);
+      e.ssh.destination = decode_sockaddr(x.local);
+      return true;
+    }
+  }
+  err = "unknown record type " + std::to_string(h.type);
+  return false;
+}
+
 }  // namespace
+
+std::string tty_display_name(const std::string &kernel_name) {
+  // The kernel names pty slaves "pts<N>" (driver name + index); users know them as pts/N.
+  if (kernel_name.size() > 3 && kernel_name.compare(0, 3, "pts") == 0 &&
+      kernel_name.find_first_not_of("0123456789", 3) == std::string::npos)
+    return "pts/" + kernel_name.substr(3);
+  return kernel_name;
+}
+
+Endpoint decode_sockaddr(const ktrail_sockaddr &a) {
+  Endpoint out;
+  char buf[INET6_ADDRSTRLEN] = {};
+  static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (a.family == 2) {
+    inet_ntop(AF_INET, a.addr, buf, sizeof(buf));
+  } else if (a.family == 10) {
+    // A v4 client on a dual-stack listener: show it the way sshd logs it.
+    if (std::memcmp(a.addr, v4mapped, sizeof(v4mapped)) == 0)
+      inet_ntop(AF_INET, a.addr + 12, buf, sizeof(buf));
+    else
+      inet_ntop(AF_INET6, a.addr, buf, sizeof(buf));
+  } else {
+    return out;
+  }
+  out.ip = buf;
+  out.port = a.port;
+  return out;
+}
 
 std::string join_cwd_components(const char *buf, size_t len) {
   std::vector<std::string> parts;
@@ -94,6 +180,12 @@ const char *cred_syscall_name(uint32_t s) {
     case KTRAIL_SYS_CAPSET: return "capset";
     case KTRAIL_SYS_EXECVE: return "execve";
     case KTRAIL_SYS_EXECVEAT: return "execveat";
+    case KTRAIL_SYS_ACCEPT: return "accept";
+    case KTRAIL_SYS_ACCEPT4: return "accept4";
+    case KTRAIL_SYS_WRITE: return "write";
+    case KTRAIL_SYS_WRITEV: return "writev";
+    case KTRAIL_SYS_SENDTO: return "sendto";
+    case KTRAIL_SYS_SENDMSG: return "sendmsg";
   }
   return "unknown";
 }
@@ -104,6 +196,9 @@ const char *hook_name(uint32_t hook) {
     case KTRAIL_HOOK_EXEC_FAILED: return "exec_failed";
     case KTRAIL_HOOK_EXIT: return "exit";
     case KTRAIL_HOOK_CRED: return "cred";
+    case KTRAIL_HOOK_SSH_ACCEPT: return "ssh_accept";
+    case KTRAIL_HOOK_SSH_LOG: return "ssh_log";
+    case KTRAIL_HOOK_SSH_PAM: return "ssh_pam";
   }
   return "unknown";
 }
@@ -143,7 +238,7 @@ DecodeResult decode_record(const void *data, size_t size, Event &e) {
       e.kind = EventKind::Exec;
       e.exec_flags = x.flags;
       e.filename = std::string(x.filename, strnlen(x.filename, sizeof(x.filename)));
-      e.tty = tty_name(x.tty, sizeof(x.tty));
+      e.tty = tty_display_name(bounded_str(x.tty, sizeof(x.tty)));
       e.cwd = x.cwd_len ? join_cwd_components(x.cwd, x.cwd_len) : std::string();
       if ((x.flags & KTRAIL_EXEC_CWD_UNREACHABLE) && !e.cwd.empty()) e.cwd = "(unreachable)" + e.cwd;
       e.args = split_args(x.args, x.args_len);
@@ -206,8 +301,8 @@ DecodeResult decode_record(const void *data, size_t size, Event &e) {
       break;
     }
     default:
-      r.error = "unknown record type " + std::to_string(h.type);
-      return r;
+      if (!decode_ssh(h, base, e, r.error)) return r;
+      break;
   }
   r.ok = true;
   return r;

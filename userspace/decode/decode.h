@@ -5,6 +5,8 @@
 
 #include "decode/event.h"
 
+struct ktrail_sockaddr;
+
 namespace ktrail {
 
 struct DecodeResult {
@@ -21,6 +23,10 @@ std::string join_cwd_components(const char *buf, size_t len);
 std::vector<std::string> split_args(const char *buf, size_t len);
 
 const char *cred_syscall_name(uint32_t syscall);
+// "pts3" (tty->name) -> "pts/3"; other names unchanged.
+std::string tty_display_name(const std::string &kernel_name);
+// An address from kernel memory -> printable ip and port ("" when the family is unknown).
+Endpoint decode_sockaddr(const ktrail_sockaddr &a);
 const char *hook_name(uint32_t hook);
 
 }  // namespace ktrail

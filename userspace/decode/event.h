@@ -7,7 +7,56 @@
 
 namespace ktrail {
 
-enum class EventKind : uint8_t { Exec, ExecFailed, Exit, Cred, Lost };
+enum class EventKind : uint8_t {
+  Exec, ExecFailed, Exit, Cred, Lost,
+  // SSH, emitted
+  SshAccept, SshAuth, SshSessionStart, SshSessionEnd,
+  // SSH signals: consumed by the session tracker, never emitted themselves
+  SshLog, SshPam,
+};
+
+struct Endpoint {
+  std::string ip;  // "" when unknown; IPv4-mapped IPv6 is shown as IPv4
+  uint16_t port = 0;
+  bool known() const { return !ip.empty(); }
+  bool operator==(const Endpoint &) const = default;
+};
+
+// ssh_* events and their signals (see README "SSH access").
+struct SshFields {
+  Endpoint source, destination;
+  // SshLog: what sshd wrote; SshPam: which call and its result.
+  std::string log_line;
+  uint32_t log_fd_kind = 0;
+  uint32_t pam_op = 0;
+  std::string pam_service, pam_user;
+  // ssh_auth
+  std::string user;         // as typed
+  int8_t user_exists = -1;  // -1 unknown
+  bool partial = false;     // one step of a multi-method login (AuthenticationMethods)
+  std::string method, key_type, key_fingerprint, log_message;
+  std::vector<std::string> signals;
+  uint64_t failures_from_source = 0;
+  // sessions
+  uint32_t uid = UINT32_MAX;
+  uint32_t session_id = UINT32_MAX;
+  std::string tty;
+  uint64_t duration_ns = 0;
+  bool seeded = false;      // the session was open before ktrail started
+  // cred events of sshd itself
+  bool self_check = false;  // privsep self-test: a deliberate, failing attempt to regain ids
+  bool key_lookup = false;  // the monitor briefly became the user to read authorized_keys
+};
+
+// The SSH session an event belongs to (by audit session id, or by ancestry without PAM).
+struct SessionRef {
+  bool present = false;
+  std::string kind;  // "ssh"
+  std::string user;
+  Endpoint source;
+  uint32_t id = UINT32_MAX;  // audit session id; UINT32_MAX when the session has none
+  std::string tty;
+};
 
 struct Creds {
   uint32_t uid = 0, euid = 0, suid = 0, fsuid = 0;
@@ -68,6 +117,11 @@ struct Event {
   std::string user_name, real_user_name, group_name, real_group_name;
   std::string audit_user_name;
   bool args_from_table = false;  // non-exec events: args from the process table
+
+  // ---- SSH (decode for signals, session tracker for the rest) ----
+  SshFields ssh;
+  SessionRef session;
+  bool suppress = false;  // not emitted: an internal signal or an event class not selected
 };
 
 }  // namespace ktrail

@@ -5,7 +5,21 @@
 namespace ktrail {
 
 Enricher::Enricher(const std::string &proc_root, const std::string &etc)
-    : proc_root_(proc_root), users_(etc) {}
+    : proc_root_(proc_root), users_(etc), sessions_(procs_, users_, proc_root) {}
+
+void Enricher::configure(const EnrichOptions &o) {
+  opts_ = o;
+  SessionTrackerConfig sc;
+  sc.exe_names = o.ssh_exe_names;
+  sessions_.set_config(sc);
+}
+
+void Enricher::tick(uint64_t now_boot_ns, std::vector<Event> &out) {
+  if (!opts_.ssh) return;
+  size_t n = out.size();
+  sessions_.tick(now_boot_ns, out);
+  if (!opts_.out_ssh) out.resize(n);
+}
 
 std::string resolve_executable(const std::string &filename, const std::string &cwd) {
   if (filename.empty() || filename[0] == '/' || cwd.empty() || cwd[0] != '/') return filename;
@@ -64,6 +78,21 @@ void Enricher::enrich(Event &e) {
   if (const ProcInfo *pp = procs_.find(e.proc.ppid)) {
     e.parent_name = pp->comm;
     e.parent_executable = pp->executable;
+  }
+  if (opts_.ssh) {
+    sessions_.process(e, before_, after_);
+    if (!opts_.out_ssh) {
+      before_.clear();
+      after_.clear();
+    }
+  }
+  switch (e.kind) {
+    case EventKind::Exec:
+    case EventKind::ExecFailed: e.suppress |= !opts_.out_exec; break;
+    case EventKind::Exit: e.suppress |= !opts_.out_exit; break;
+    case EventKind::Cred: e.suppress |= !opts_.out_cred; break;
+    case EventKind::SshAccept: e.suppress |= !opts_.out_ssh; break;
+    default: break;
   }
 }
 

@@ -3,15 +3,33 @@
 #include "decode/event.h"
 #include "enrich/host.h"
 #include "enrich/proc_table.h"
+#include "enrich/session.h"
 #include "enrich/users.h"
 
 namespace ktrail {
+
+// What the agent derives and which classes reach the outputs.
+struct EnrichOptions {
+  bool ssh = false;  // run the SSH session tracker
+  std::vector<std::string> ssh_exe_names{"sshd", "sshd-session", "sshd-auth"};
+  bool out_exec = true, out_exit = true, out_cred = true, out_ssh = true;
+};
 
 class Enricher {
  public:
   Enricher(const std::string &proc_root = "/proc", const std::string &etc = "/etc");
   size_t seed() { return procs_.seed(proc_root_); }
   void enrich(Event &e);
+  void configure(const EnrichOptions &o);
+  // SSH sessions open before ktrail started.
+  size_t seed_sessions() { return opts_.ssh ? sessions_.seed() : 0; }
+  // Events derived from the last enriched one (ssh_auth, ssh_session_*), to emit before and
+  // after it; the caller takes them.
+  std::vector<Event> &derived_before() { return before_; }
+  std::vector<Event> &derived_after() { return after_; }
+  // Derived events whose wait is over (now = CLOCK_BOOTTIME ns; UINT64_MAX flushes all).
+  void tick(uint64_t now_boot_ns, std::vector<Event> &out);
+  SessionTracker &sessions() { return sessions_; }
   // Exit events drop the process from the table once they have been enriched.
   void after_emit(const Event &e);
   Clock &clock() { return clock_; }
@@ -22,6 +40,9 @@ class Enricher {
   ProcTable procs_;
   Users users_;
   Clock clock_;
+  EnrichOptions opts_;
+  SessionTracker sessions_;
+  std::vector<Event> before_, after_;
 };
 
 // Resolves the exec'ed file: absolute as is, relative against cwd.

@@ -13,8 +13,8 @@ struct ProcInfo {
   std::string comm;
   std::string executable;
   std::vector<std::string> args;  // bounded at exec (KTRAIL_ARGS_MAX bytes)
-  uint32_t argc = 0;               // the true argc, even when args were cut
   std::string cwd;
+  uint32_t argc = 0;  // the true argc, even when args were cut
 };
 
 class ProcTable {

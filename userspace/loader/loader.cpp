@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "ktrail.skel.h"
 #include "ktrail/abi/events.h"
+#include "loader/ssh_probes.h"
 
 namespace ktrail {
 namespace {
@@ -93,6 +94,21 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
   skel_->rodata->ktrail_agent_tgid = static_cast<uint32_t>(getpid());
   skel_->rodata->ktrail_trace_cred = cfg.trace_cred;
   skel_->rodata->ktrail_trace_exec_failed = cfg.trace_exec;
+  skel_->rodata->ktrail_trace_ssh = cfg.trace_ssh;
+  {
+    uint32_t n = 0;
+    for (const auto &name : cfg.ssh_exe_names) {
+      if (n == KTRAIL_SSH_COMMS) {
+        KLOG_WARN("--ssh-exe-names: only the first %d names are used", KTRAIL_SSH_COMMS);
+        break;
+      }
+      // comm holds 15 bytes and a NUL: compare the name as the kernel will store it.
+      char comm[16] = {};
+      strncpy(comm, name.c_str(), sizeof(comm) - 1);
+      memcpy((void *)skel_->rodata->ktrail_ssh_comms[n++], comm, sizeof(comm));
+    }
+    skel_->rodata->ktrail_ssh_ncomms = n;
+  }
   uint32_t page = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
   uint32_t rb_bytes = cfg.buffer_mb * 1024u * 1024u;
   // Unused transport keeps its minimum size; the ring must be a power-of-two page multiple.
@@ -104,10 +120,18 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
       {"sched_process_exit", skel_->progs.tp_btf__sched_process_exit,
        skel_->progs.tracepoint__sched__sched_process_exit, cfg.trace_exit},
       {"sys_enter", skel_->progs.tp_btf__sys_enter, skel_->progs.tracepoint__raw_syscalls__sys_enter,
-       cfg.trace_cred || cfg.trace_exec},
+       cfg.trace_cred || cfg.trace_exec || cfg.trace_ssh},
       {"sys_exit", skel_->progs.tp_btf__sys_exit, skel_->progs.tracepoint__raw_syscalls__sys_exit,
-       cfg.trace_cred || cfg.trace_exec},
+       cfg.trace_cred || cfg.trace_exec || cfg.trace_ssh},
   };
+  const std::vector<PamProbe> pam_probes = {
+      {skel_->progs.uprobe__pam_start, "pam_start", false},
+      {skel_->progs.uretprobe__pam_authenticate, "pam_authenticate", true},
+      {skel_->progs.uretprobe__pam_acct_mgmt, "pam_acct_mgmt", true},
+      {skel_->progs.uretprobe__pam_open_session, "pam_open_session", true},
+      {skel_->progs.uretprobe__pam_close_session, "pam_close_session", true},
+  };
+  for (const auto &p : pam_probes) bpf_program__set_autoload(p.prog, cfg.trace_ssh);
   // Attach plan. Both variants are loaded where both can be, so a failed tp_btf attach can
   // still fall back at runtime; a variant the kernel lacks is never loaded (it would fail the
   // whole object).
@@ -148,6 +172,7 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
     any |= st.attached;
     hooks_.push_back(st);
   }
+  if (cfg.trace_ssh) attach_ssh(cfg, pam_probes);
   if (!any) return Status::error(KTRAIL_EXIT_NO_HOOKS, "no hook could be attached");
 
   std::string terr;
@@ -163,6 +188,28 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
   }
   if (!source_) return Status::error(KTRAIL_EXIT_RUNTIME, terr);
   return Status::ok();
+}
+
+// libpam uprobes: optional. Without them sshd's log still gives the SSH events; the events
+// say which signals they came from.
+void Loader::attach_ssh(const LoaderConfig &cfg, const std::vector<PamProbe> &probes) {
+  HookStatus st{"libpam", "uprobe", false, ""};
+  std::vector<std::string> libs = find_libpam_paths(cfg.proc_root, cfg.ssh_exe_names);
+  std::vector<std::string> errors;
+  std::vector<void *> links = attach_pam_probes(probes, libs, errors);
+  for (const auto &e : errors) KLOG_WARN("libpam uprobe %s", e.c_str());
+  if (libs.empty()) st.error = "no libpam found";
+  st.attached = links.size() == probes.size() * libs.size() && !libs.empty();
+  if (!st.attached && !links.empty()) st.variant = "uprobe(partial)";
+  if (!st.attached && st.error.empty()) st.error = errors.empty() ? "" : errors.front();
+  if (links.empty())
+    KLOG_WARN("SSH: no libpam uprobe active (%s); SSH events come from sshd's log only",
+              st.error.c_str());
+  else
+    for (const auto &l : libs) KLOG_DEBUG("libpam uprobes on %s", l.c_str());
+  links_.insert(links_.end(), links.begin(), links.end());
+  st.attached = !links.empty();
+  hooks_.push_back(st);
 }
 
 std::vector<HookCounters> Loader::read_counters() const {

@@ -8,6 +8,7 @@
 
 #include "common/status.h"
 #include "loader/probe.h"
+#include "loader/ssh_probes.h"
 #include "loader/transport.h"
 
 struct ktrail_bpf;
@@ -26,6 +27,10 @@ struct LoaderConfig {
   uint32_t buffer_mb = 8;            // ring buffer size (perf: split per CPU)
   uint64_t wakeup_bytes = 256 * 1024;
   std::string btf_path;              // custom BTF for kernels without /sys/kernel/btf/vmlinux
+  // SSH: accepts and log writes of sshd processes, libpam uprobes.
+  bool trace_ssh = false;
+  std::vector<std::string> ssh_exe_names{"sshd", "sshd-session", "sshd-auth"};
+  std::string proc_root = "/proc";   // where sshd's libpam is looked up
 };
 
 struct HookStatus {
@@ -56,6 +61,7 @@ class Loader {
   const char *buffer_name() const { return source_ ? source_->name() : "none"; }
 
  private:
+  void attach_ssh(const LoaderConfig &cfg, const std::vector<PamProbe> &probes);
   ktrail_bpf *skel_ = nullptr;
   std::unique_ptr<KernelFeatures> features_;
   std::unique_ptr<EventSource> source_;

@@ -21,8 +21,25 @@ void Pipeline::on_record(const void *data, size_t size) {
     return;
   }
   enricher_.enrich(e);
-  emit(e);
+  // SSH: events derived from this one (auth outcomes, session start/end) around it.
+  emit_all(enricher_.derived_before());
+  if (!e.suppress)
+    emit(e);
+  else
+    stats_.filtered++;
+  emit_all(enricher_.derived_after());
   enricher_.after_emit(e);
+}
+
+void Pipeline::emit_all(std::vector<Event> &events) {
+  for (Event &d : events) emit(d);
+  events.clear();
+}
+
+void Pipeline::tick(uint64_t now_boot_ns) {
+  std::vector<Event> due;
+  enricher_.tick(now_boot_ns, due);
+  emit_all(due);
 }
 
 void Pipeline::emit(Event &e) {

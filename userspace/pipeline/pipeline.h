@@ -31,11 +31,14 @@ class Pipeline {
   void account_drops(const std::vector<uint64_t> &dropped_per_hook, const char *source);
   void account_transport_lost(uint64_t cumulative);
   void emit(Event &e);
+  // Emits derived events whose wait is over (CLOCK_BOOTTIME ns; UINT64_MAX: all, at exit).
+  void tick(uint64_t now_boot_ns);
   void flush();
   const PipelineStats &stats() const { return stats_; }
   uint64_t next_sequence() const { return seq_ + 1; }
 
  private:
+  void emit_all(std::vector<Event> &events);
   void emit_lost(const std::string &hook, const std::string &source, uint64_t count);
   HostInfo host_;
   Enricher &enricher_;

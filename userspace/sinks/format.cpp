@@ -62,6 +62,12 @@ const char *event_action(const Event &e) {
     case EventKind::Exit: return "exit";
     case EventKind::Cred: return cred_syscall_name(e.syscall);
     case EventKind::Lost: return "lost";
+    case EventKind::SshAccept: return "ssh_accept";
+    case EventKind::SshAuth: return "ssh_auth";
+    case EventKind::SshSessionStart: return "ssh_session_start";
+    case EventKind::SshSessionEnd: return "ssh_session_end";
+    case EventKind::SshLog: return "ssh_log";
+    case EventKind::SshPam: return "ssh_pam";
   }
   return "unknown";
 }
@@ -150,6 +156,142 @@ void write_cap_set(JsonWriter &w, const uint64_t caps[3]) {
 
 }  // namespace
 
+// ---- SSH (kept apart so the generic writer above stays small) ------------------------
+namespace {
+
+void ssh_category_type(const Event &e, const char *&category, const char *&type) {
+  switch (e.kind) {
+    case EventKind::SshAccept: category = "network"; type = "start"; break;
+    case EventKind::SshAuth: category = "authentication"; type = "info"; break;
+    case EventKind::SshSessionStart: category = "session"; type = "start"; break;
+    case EventKind::SshSessionEnd: category = "session"; type = "end"; break;
+    default: break;
+  }
+}
+
+bool ssh_has_user(const Event &e) {
+  switch (e.kind) {
+    case EventKind::SshAuth: return !e.ssh.user.empty();
+    case EventKind::SshSessionStart:
+    case EventKind::SshSessionEnd: return !e.ssh.user.empty() || e.ssh.uid != UINT32_MAX;
+    default: return false;
+  }
+}
+
+// user.name / user.id inside the open "user" object.
+void write_ssh_user(JsonWriter &w, const Event &e) {
+  if (!ssh_has_user(e)) return;
+  if (!e.ssh.user.empty()) w.field("name", e.ssh.user);
+  if (e.kind != EventKind::SshAuth && e.ssh.uid != UINT32_MAX) w.field("id", e.ssh.uid);
+}
+
+void write_endpoint(JsonWriter &w, const char *key, const Endpoint &ep) {
+  if (!ep.known()) return;
+  w.key(key).begin_object().field("ip", ep.ip).field("address", ep.ip);
+  if (ep.port) w.field("port", static_cast<uint32_t>(ep.port));
+  w.end_object();
+}
+
+// ECS source.* / destination.* of ssh_* events.
+void write_ssh_endpoints(JsonWriter &w, const Event &e) {
+  switch (e.kind) {
+    case EventKind::SshAccept:
+    case EventKind::SshAuth:
+    case EventKind::SshSessionStart:
+    case EventKind::SshSessionEnd:
+      write_endpoint(w, "source", e.ssh.source);
+      write_endpoint(w, "destination", e.ssh.destination);
+      if (e.kind == EventKind::SshAccept) w.key("network").begin_object().field("transport", "tcp").end_object();
+      break;
+    default: break;
+  }
+}
+
+// ktrail.session (every event inside an SSH session) and ktrail.ssh.
+void write_ssh_ktrail(JsonWriter &w, const Event &e) {
+  if (e.session.present) {
+    w.key("session").begin_object();
+    w.field("kind", e.session.kind);
+    if (!e.session.user.empty()) w.field("user", e.session.user);
+    if (e.session.source.known()) {
+      w.field("source_ip", e.session.source.ip);
+      w.field("source_port", static_cast<uint32_t>(e.session.source.port));
+    }
+    if (e.session.id != UINT32_MAX) w.field("id", e.session.id);
+    if (!e.session.tty.empty()) w.field("tty", e.session.tty);
+    w.end_object();
+  }
+  const SshFields &s = e.ssh;
+  switch (e.kind) {
+    case EventKind::Cred:
+      if (s.self_check || s.key_lookup) {
+        w.key("ssh").begin_object();
+        if (s.self_check) w.field("self_check", true);
+        if (s.key_lookup) w.field("key_lookup", true);
+        w.end_object();
+      }
+      return;
+    case EventKind::SshAccept:
+      w.key("ssh").begin_object().field("fd", e.ret).field("syscall", cred_syscall_name(e.syscall)).end_object();
+      return;
+    case EventKind::SshAuth:
+      w.key("ssh").begin_object();
+      w.field("method", s.method.empty() ? "unknown" : s.method);
+      if (s.user_exists >= 0) w.field("user_exists", s.user_exists == 1);
+      if (s.partial) w.field("partial", true);
+      if (!s.key_type.empty() || !s.key_fingerprint.empty()) {
+        w.key("key").begin_object();
+        if (!s.key_type.empty()) w.field("type", s.key_type);
+        if (!s.key_fingerprint.empty()) w.field("fingerprint", s.key_fingerprint);
+        w.end_object();
+      }
+      w.key("signals").begin_array();
+      for (const auto &sig : s.signals) w.value(sig);
+      w.end_array();
+      w.field("failures_from_source", s.failures_from_source);
+      if (!s.log_message.empty()) w.field("log_message", s.log_message);
+      w.end_object();
+      return;
+    case EventKind::SshSessionStart:
+    case EventKind::SshSessionEnd:
+      w.key("ssh").begin_object();
+      w.key("signals").begin_array();
+      for (const auto &sig : s.signals) w.value(sig);
+      w.end_array();
+      if (s.seeded) w.field("seeded", true);
+      w.end_object();
+      return;
+    default:
+      return;
+  }
+}
+
+std::string ssh_table_details(const Event &e) {
+  const SshFields &s = e.ssh;
+  auto ep = [](const Endpoint &p) { return p.known() ? p.ip + ":" + std::to_string(p.port) : std::string("?"); };
+  switch (e.kind) {
+    case EventKind::SshAccept: return "from " + ep(s.source) + " to " + ep(s.destination);
+    case EventKind::SshAuth: {
+      std::string d = (s.method.empty() ? "unknown" : s.method) + " " + s.user;
+      if (s.user_exists == 0) d += " (no such user)";
+      d += " from " + ep(s.source);
+      if (!s.key_fingerprint.empty()) d += " " + s.key_type + " " + s.key_fingerprint;
+      return d;
+    }
+    case EventKind::SshSessionStart:
+    case EventKind::SshSessionEnd: {
+      std::string d = s.user + " from " + ep(s.source);
+      if (s.session_id != UINT32_MAX) d += " session " + std::to_string(s.session_id);
+      if (!s.tty.empty()) d += " on " + s.tty;
+      if (e.kind == EventKind::SshSessionEnd) d += " after " + std::to_string(s.duration_ns / 1000000) + " ms";
+      return d;
+    }
+    default: return "";
+  }
+}
+
+}  // namespace
+
 bool event_success(const Event &e) {
   switch (e.kind) {
     case EventKind::Exec: return true;
@@ -159,6 +301,12 @@ bool event_success(const Event &e) {
       if (e.syscall == KTRAIL_SYS_SETFSUID || e.syscall == KTRAIL_SYS_SETFSGID) return fs_call_succeeded(e);
       return e.ret == 0;
     case EventKind::Lost: return false;
+    case EventKind::SshAuth: return e.ret == 0;
+    case EventKind::SshAccept:
+    case EventKind::SshSessionStart:
+    case EventKind::SshSessionEnd:
+    case EventKind::SshLog:
+    case EventKind::SshPam: return true;
   }
   return false;
 }
@@ -173,6 +321,8 @@ void format_json(const Event &e, const HostInfo &host, std::string &out) {
   w.key("event").begin_object();
   w.field("kind", "event");
   const char *category = e.kind == EventKind::Lost ? "host" : "process";
+  const char *type2 = nullptr;
+  ssh_category_type(e, category, type2);
   const char *type = "info";
   switch (e.kind) {
     case EventKind::Exec:
@@ -180,12 +330,14 @@ void format_json(const Event &e, const HostInfo &host, std::string &out) {
     case EventKind::Exit: type = "end"; break;
     case EventKind::Cred: type = "change"; break;
     case EventKind::Lost: type = "info"; break;
+    default: type = type2 ? type2 : "info"; break;
   }
   w.key("category").begin_array().value(category).end_array();
   w.key("type").begin_array().value(type).end_array();
   w.field("action", event_action(e));
   w.field("outcome", ok ? "success" : "failure");
   w.field("sequence", e.sequence);
+  if (e.kind == EventKind::SshSessionEnd) w.field("duration", e.ssh.duration_ns);
   w.end_object();
 
   w.key("host").begin_object().field("name", host.name).field("id", host.id).end_object();
@@ -238,15 +390,22 @@ void format_json(const Event &e, const HostInfo &host, std::string &out) {
   w.key("saved_group").begin_object().field("id", c.sgid).end_object();
   w.end_object();  // process
 
+  if (e.proc.loginuid != UINT32_MAX || e.proc.sessionid != UINT32_MAX || ssh_has_user(e)) {
+    w.key("user").begin_object();
+    write_ssh_user(w, e);
+  }
   if (e.proc.loginuid != UINT32_MAX || e.proc.sessionid != UINT32_MAX) {
-    w.key("user").begin_object().key("audit").begin_object();
+    w.key("audit").begin_object();
     if (e.proc.loginuid != UINT32_MAX) {
       w.field("id", e.proc.loginuid);
       if (!e.audit_user_name.empty()) w.field("name", e.audit_user_name);
     }
     if (e.proc.sessionid != UINT32_MAX) w.field("session_id", e.proc.sessionid);
-    w.end_object().end_object();
+    w.end_object();
   }
+  if (e.proc.loginuid != UINT32_MAX || e.proc.sessionid != UINT32_MAX || ssh_has_user(e))
+    w.end_object();  // user
+  write_ssh_endpoints(w, e);
 
   if (int err = event_errno(e)) {
     w.key("error").begin_object().field("code", errno_name(err)).field("message", strerror(err)).end_object();
@@ -304,8 +463,9 @@ void format_json(const Event &e, const HostInfo &host, std::string &out) {
       w.end_object();
       break;
     }
-    case EventKind::Lost: break;
+    default: break;
   }
+  write_ssh_ktrail(w, e);
   if (w.saw_invalid_utf8()) w.field("invalid_utf8", true);
   w.end_object();  // ktrail
   w.end_object();
@@ -394,6 +554,9 @@ void format_table(const Event &e, std::string &out) {
     }
     case EventKind::Lost:
       details = std::to_string(e.lost_count) + " records lost at " + e.lost_hook + " (" + e.lost_source + ")";
+      break;
+    default:
+      details = printable(ssh_table_details(e));
       break;
   }
   std::string user = e.user_name.empty() ? std::to_string(e.proc.creds.euid) : e.user_name;

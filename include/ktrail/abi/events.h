@@ -26,12 +26,19 @@
 #define KTRAIL_ARGS_MAX 4096  /* power of two, argv bytes carried per exec */
 #define KTRAIL_CWD_DEPTH 24   /* path components walked for the working directory */
 #define KTRAIL_MAX_GROUPS 16  /* supplementary groups carried per setgroups */
+#define KTRAIL_SSH_LOG_MAX 512 /* power of two: bytes of one sshd log write carried */
+#define KTRAIL_SSH_COMMS 4     /* executable names recognised as sshd (--ssh-exe-names) */
+#define KTRAIL_PAM_SERVICE_LEN 32
+#define KTRAIL_PAM_USER_LEN 128
 
 enum ktrail_event_type {
 	KTRAIL_EV_EXEC = 1,        /* successful execve/execveat (sched_process_exec) */
 	KTRAIL_EV_EXEC_FAILED = 2, /* execve/execveat returned an error */
 	KTRAIL_EV_EXIT = 3,        /* last thread of a process exited */
 	KTRAIL_EV_CRED = 4,        /* setuid family, setgroups, capset: one per call */
+	KTRAIL_EV_SSH_ACCEPT = 5,  /* accept()/accept4() >= 0 in an sshd process */
+	KTRAIL_EV_SSH_LOG = 6,     /* a privileged sshd wrote a log line (file, syslog, stderr) */
+	KTRAIL_EV_SSH_PAM = 7,     /* libpam call by sshd: pam_start args, or a return value */
 	KTRAIL_EV_TYPE_MAX,
 };
 
@@ -41,6 +48,9 @@ enum ktrail_hook_id {
 	KTRAIL_HOOK_EXEC_FAILED = 1,
 	KTRAIL_HOOK_EXIT = 2,
 	KTRAIL_HOOK_CRED = 3,
+	KTRAIL_HOOK_SSH_ACCEPT = 4,
+	KTRAIL_HOOK_SSH_LOG = 5,
+	KTRAIL_HOOK_SSH_PAM = 6,
 	KTRAIL_HOOK_MAX = 16,
 };
 
@@ -58,6 +68,29 @@ enum ktrail_cred_syscall {
 	KTRAIL_SYS_CAPSET = 10,
 	KTRAIL_SYS_EXECVE = 11,
 	KTRAIL_SYS_EXECVEAT = 12,
+	/* Watched in sshd processes only (x86_64 ABI); never reported as cred events. */
+	KTRAIL_SYS_ACCEPT = 13,
+	KTRAIL_SYS_ACCEPT4 = 14,
+	KTRAIL_SYS_WRITE = 15,
+	KTRAIL_SYS_WRITEV = 16,
+	KTRAIL_SYS_SENDTO = 17,
+	KTRAIL_SYS_SENDMSG = 18,
+};
+
+/* ktrail_ssh_log.fd_kind: why the write was taken for a log line. */
+enum ktrail_ssh_log_fd {
+	KTRAIL_SSH_LOG_FILE = 1,   /* regular file opened O_APPEND (sshd -E FILE) */
+	KTRAIL_SSH_LOG_SYSLOG = 2, /* AF_UNIX datagram socket (syslog(3) to /dev/log) */
+	KTRAIL_SSH_LOG_STDERR = 3, /* fd 2 (sshd -e, or stderr captured by a supervisor) */
+};
+
+/* ktrail_ssh_pam.op: which libpam function the record comes from. */
+enum ktrail_pam_op {
+	KTRAIL_PAM_START = 1,         /* entry: service and user as typed */
+	KTRAIL_PAM_AUTHENTICATE = 2,  /* return: 0 = PAM_SUCCESS, 7 = PAM_AUTH_ERR, ... */
+	KTRAIL_PAM_ACCT_MGMT = 3,     /* return */
+	KTRAIL_PAM_OPEN_SESSION = 4,  /* return; hdr.loginuid/sessionid are the new ones */
+	KTRAIL_PAM_CLOSE_SESSION = 5, /* return */
 };
 
 /* ktrail_header.flags */
@@ -158,6 +191,46 @@ struct ktrail_cred {
 	__u32 groups[KTRAIL_MAX_GROUPS]; /* setgroups: first requested gids */
 };
 
+/* An IPv4 or IPv6 endpoint as the kernel's struct sock holds it. */
+struct ktrail_sockaddr {
+	__u8 addr[16];     /* IPv4: first 4 bytes; IPv6: all 16 (network byte order) */
+	__u16 port;        /* host byte order */
+	__u16 family;      /* AF_INET (2), AF_INET6 (10); 0 = none found */
+	__u32 _pad0;
+};
+
+/* KTRAIL_EV_SSH_ACCEPT: read from the new fd's socket in kernel memory, not the user buffer. */
+struct ktrail_ssh_accept {
+	struct ktrail_header hdr;
+	struct ktrail_sockaddr peer;  /* the client: source */
+	struct ktrail_sockaddr local; /* the listener's address: destination */
+	__s32 fd;          /* the accepted fd */
+	__u32 syscall;     /* KTRAIL_SYS_ACCEPT or KTRAIL_SYS_ACCEPT4 */
+};
+
+/* KTRAIL_EV_SSH_LOG. data is variable length: size = offsetof(data) + len. */
+struct ktrail_ssh_log {
+	struct ktrail_header hdr;
+	__s64 ret;         /* bytes the syscall wrote */
+	__s32 fd;
+	__u32 syscall;     /* KTRAIL_SYS_WRITE ... KTRAIL_SYS_SENDMSG */
+	__u32 fd_kind;     /* enum ktrail_ssh_log_fd */
+	__u32 len;         /* bytes in data: min(ret, first iovec, KTRAIL_SSH_LOG_MAX) */
+	char data[KTRAIL_SSH_LOG_MAX];
+};
+
+/* KTRAIL_EV_SSH_PAM */
+struct ktrail_ssh_pam {
+	struct ktrail_header hdr;
+	struct ktrail_sockaddr peer;  /* the process's established TCP connection, if any */
+	struct ktrail_sockaddr local;
+	__s64 ret;         /* return value; 0 for KTRAIL_PAM_START (an entry probe) */
+	__u32 op;          /* enum ktrail_pam_op */
+	__u32 _pad0;
+	char service[KTRAIL_PAM_SERVICE_LEN]; /* pam_start only */
+	char user[KTRAIL_PAM_USER_LEN];       /* pam_start only: the user as typed */
+};
+
 #ifndef __KTRAIL_BPF__
 #ifdef __cplusplus
 static_assert(sizeof(struct ktrail_header) % 8 == 0, "header size");
@@ -165,6 +238,10 @@ static_assert(sizeof(struct ktrail_exec) % 8 == 0, "exec size");
 static_assert(sizeof(struct ktrail_exec_failed) % 8 == 0, "exec_failed size");
 static_assert(sizeof(struct ktrail_exit) % 8 == 0, "exit size");
 static_assert(sizeof(struct ktrail_cred) % 8 == 0, "cred size");
+static_assert(sizeof(struct ktrail_sockaddr) % 8 == 0, "sockaddr size");
+static_assert(sizeof(struct ktrail_ssh_accept) % 8 == 0, "ssh_accept size");
+static_assert(sizeof(struct ktrail_ssh_log) % 8 == 0, "ssh_log size");
+static_assert(sizeof(struct ktrail_ssh_pam) % 8 == 0, "ssh_pam size");
 #endif
 #endif
 
