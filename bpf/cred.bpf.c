@@ -3,63 +3,63 @@
  * Credential changes (setuid family, setgroups, capset) and failed execs, from the raw
  * syscall tracepoints. sys_enter snapshots the request and the credentials before the call;
  * sys_exit reports the result and the credentials after it, so denials are as visible as
- * successes. Syscalls we do not watch leave after one switch.
+ * successes. Syscalls we do not watch leave after a table lookup.
  */
 #include "common.bpf.h"
 #include "ssh.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Map a syscall number to enum ktrail_cred_syscall; 0 = not watched. */
+#define KTRAIL_NR_MAX 512 /* above both tables' highest syscall number */
+
+/*
+ * Syscall number -> enum ktrail_cred_syscall (0 = not watched), one table per ABI, built at
+ * compile time into .rodata. sys_enter/sys_exit run for every syscall on the host, so the
+ * common case must be a bounds check and two loads, not a compare chain (the BPF backend has
+ * no jump tables).
+ */
+static const __u8 ktrail_nr64[KTRAIL_NR_MAX] = { /* arch/x86/entry/syscalls/syscall_64.tbl */
+	[105] = KTRAIL_SYS_SETUID,    [106] = KTRAIL_SYS_SETGID,
+	[113] = KTRAIL_SYS_SETREUID,  [114] = KTRAIL_SYS_SETREGID,
+	[116] = KTRAIL_SYS_SETGROUPS, [117] = KTRAIL_SYS_SETRESUID,
+	[119] = KTRAIL_SYS_SETRESGID, [122] = KTRAIL_SYS_SETFSUID,
+	[123] = KTRAIL_SYS_SETFSGID,  [126] = KTRAIL_SYS_CAPSET,
+	[59] = KTRAIL_SYS_EXECVE,     [322] = KTRAIL_SYS_EXECVEAT,
+	/* sshd processes only (ktrail_ssh_wanted): accepts and log writes. */
+	[43] = KTRAIL_SYS_ACCEPT,     [288] = KTRAIL_SYS_ACCEPT4,
+	[1] = KTRAIL_SYS_WRITE,       [20] = KTRAIL_SYS_WRITEV,
+	[44] = KTRAIL_SYS_SENDTO,     [46] = KTRAIL_SYS_SENDMSG,
+};
+
+/* arch/x86/entry/syscalls/syscall_32.tbl: an ia32 binary must not slip past. The 16-bit
+ * variants (23, 46, ...) carry 16-bit ids; the agent widens 0xffff. */
+static const __u8 ktrail_nr32[KTRAIL_NR_MAX] = {
+	[213] = KTRAIL_SYS_SETUID,    [23] = KTRAIL_SYS_SETUID,
+	[214] = KTRAIL_SYS_SETGID,    [46] = KTRAIL_SYS_SETGID,
+	[203] = KTRAIL_SYS_SETREUID,  [70] = KTRAIL_SYS_SETREUID,
+	[204] = KTRAIL_SYS_SETREGID,  [71] = KTRAIL_SYS_SETREGID,
+	[206] = KTRAIL_SYS_SETGROUPS, [81] = KTRAIL_SYS_SETGROUPS,
+	[208] = KTRAIL_SYS_SETRESUID, [164] = KTRAIL_SYS_SETRESUID,
+	[210] = KTRAIL_SYS_SETRESGID, [170] = KTRAIL_SYS_SETRESGID,
+	[215] = KTRAIL_SYS_SETFSUID,  [138] = KTRAIL_SYS_SETFSUID,
+	[216] = KTRAIL_SYS_SETFSGID,  [139] = KTRAIL_SYS_SETFSGID,
+	[185] = KTRAIL_SYS_CAPSET,
+	[11] = KTRAIL_SYS_EXECVE,     [358] = KTRAIL_SYS_EXECVEAT,
+};
+
 static __always_inline __u32 ktrail_syscall_kind(long nr, bool compat)
 {
-	if (!compat) {
-		switch (nr) { /* arch/x86/entry/syscalls/syscall_64.tbl */
-		case 105: return KTRAIL_SYS_SETUID;
-		case 106: return KTRAIL_SYS_SETGID;
-		case 113: return KTRAIL_SYS_SETREUID;
-		case 114: return KTRAIL_SYS_SETREGID;
-		case 116: return KTRAIL_SYS_SETGROUPS;
-		case 117: return KTRAIL_SYS_SETRESUID;
-		case 119: return KTRAIL_SYS_SETRESGID;
-		case 122: return KTRAIL_SYS_SETFSUID;
-		case 123: return KTRAIL_SYS_SETFSGID;
-		case 126: return KTRAIL_SYS_CAPSET;
-		case 59: return KTRAIL_SYS_EXECVE;
-		case 322: return KTRAIL_SYS_EXECVEAT;
-		/* sshd processes only (ktrail_ssh_wanted): accepts and log writes. */
-		case 43: return KTRAIL_SYS_ACCEPT;
-		case 288: return KTRAIL_SYS_ACCEPT4;
-		case 1: return KTRAIL_SYS_WRITE;
-		case 20: return KTRAIL_SYS_WRITEV;
-		case 44: return KTRAIL_SYS_SENDTO;
-		case 46: return KTRAIL_SYS_SENDMSG;
-		}
+	if ((unsigned long)nr >= KTRAIL_NR_MAX)
 		return 0;
-	}
-	/* arch/x86/entry/syscalls/syscall_32.tbl: an ia32 binary must not slip past. The
-	 * 16-bit variants (23, 46, ...) carry 16-bit ids; the agent widens 0xffff. */
-	switch (nr) {
-	case 213: case 23: return KTRAIL_SYS_SETUID;
-	case 214: case 46: return KTRAIL_SYS_SETGID;
-	case 203: case 70: return KTRAIL_SYS_SETREUID;
-	case 204: case 71: return KTRAIL_SYS_SETREGID;
-	case 206: case 81: return KTRAIL_SYS_SETGROUPS;
-	case 208: case 164: return KTRAIL_SYS_SETRESUID;
-	case 210: case 170: return KTRAIL_SYS_SETRESGID;
-	case 215: case 138: return KTRAIL_SYS_SETFSUID;
-	case 216: case 139: return KTRAIL_SYS_SETFSGID;
-	case 185: return KTRAIL_SYS_CAPSET;
-	case 11: return KTRAIL_SYS_EXECVE;
-	case 358: return KTRAIL_SYS_EXECVEAT;
-	}
-	return 0;
+	return compat ? ktrail_nr32[nr] : ktrail_nr64[nr];
 }
 
-/* True for any number that is ours in either ABI: the common case costs one switch. */
+/* True for any number that is ours in either ABI. */
 static __always_inline bool ktrail_syscall_candidate(long nr)
 {
-	return ktrail_syscall_kind(nr, false) || ktrail_syscall_kind(nr, true);
+	if ((unsigned long)nr >= KTRAIL_NR_MAX)
+		return false;
+	return ktrail_nr64[nr] | ktrail_nr32[nr];
 }
 
 static __always_inline __u32 ktrail_syscall_hook(__u32 kind)
@@ -215,20 +215,21 @@ int BPF_PROG(tp_btf__sys_enter, struct pt_regs *regs, long id)
 	kind = ktrail_syscall_kind(id, compat);
 	if (!kind)
 		return 0;
+	/* regs is a BTF pointer here: direct loads, no probe-read helper calls. */
 	if (compat) {
-		args[0] = (__u32)BPF_CORE_READ(regs, bx);
-		args[1] = (__u32)BPF_CORE_READ(regs, cx);
-		args[2] = (__u32)BPF_CORE_READ(regs, dx);
-		args[3] = (__u32)BPF_CORE_READ(regs, si);
-		args[4] = (__u32)BPF_CORE_READ(regs, di);
-		args[5] = (__u32)BPF_CORE_READ(regs, bp);
+		args[0] = (__u32)regs->bx;
+		args[1] = (__u32)regs->cx;
+		args[2] = (__u32)regs->dx;
+		args[3] = (__u32)regs->si;
+		args[4] = (__u32)regs->di;
+		args[5] = (__u32)regs->bp;
 	} else {
-		args[0] = BPF_CORE_READ(regs, di);
-		args[1] = BPF_CORE_READ(regs, si);
-		args[2] = BPF_CORE_READ(regs, dx);
-		args[3] = BPF_CORE_READ(regs, r10);
-		args[4] = BPF_CORE_READ(regs, r8);
-		args[5] = BPF_CORE_READ(regs, r9);
+		args[0] = regs->di;
+		args[1] = regs->si;
+		args[2] = regs->dx;
+		args[3] = regs->r10;
+		args[4] = regs->r8;
+		args[5] = regs->r9;
 	}
 	ktrail_enter(kind, compat, args);
 	return 0;
@@ -237,7 +238,8 @@ int BPF_PROG(tp_btf__sys_enter, struct pt_regs *regs, long id)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(tp_btf__sys_exit, struct pt_regs *regs, long ret)
 {
-	long nr = BPF_CORE_READ(regs, orig_ax);
+	/* A direct BTF load: this runs on every syscall exit on the host. */
+	long nr = regs->orig_ax;
 
 	if (!ktrail_syscall_candidate(nr) || !ktrail_nr_wanted(nr))
 		return 0;

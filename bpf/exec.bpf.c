@@ -60,8 +60,9 @@ done:
 	e->cwd_len = off;
 }
 
-static __always_inline int ktrail_handle_exec(void *ctx, struct linux_binprm *bprm,
-					      const char *tp_filename)
+/* btf_task: the tracepoint's task argument (tp_btf), or NULL for the classic variant. */
+static __always_inline int ktrail_handle_exec(void *ctx, struct task_struct *btf_task,
+					      struct linux_binprm *bprm, const char *tp_filename)
 {
 	struct task_struct *task = ktrail_current();
 	struct ktrail_exec *e;
@@ -125,8 +126,12 @@ static __always_inline int ktrail_handle_exec(void *ctx, struct linux_binprm *bp
 		e->args_len = 0;
 	}
 
-	ktrail_fill_header(&e->hdr, task, KTRAIL_EV_EXEC,
-			   offsetof(struct ktrail_exec, args) + e->args_len);
+	if (btf_task)
+		ktrail_fill_header_btf(&e->hdr, btf_task, KTRAIL_EV_EXEC,
+				       offsetof(struct ktrail_exec, args) + e->args_len);
+	else
+		ktrail_fill_header(&e->hdr, task, KTRAIL_EV_EXEC,
+				   offsetof(struct ktrail_exec, args) + e->args_len);
 	ktrail_emit(ctx, e, e->hdr.size, KTRAIL_HOOK_EXEC);
 	return 0;
 }
@@ -135,17 +140,17 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(tp_btf__sched_process_exec, struct task_struct *p, pid_t old_pid,
 	     struct linux_binprm *bprm)
 {
-	return ktrail_handle_exec(ctx, bprm, NULL);
+	return ktrail_handle_exec(ctx, p, bprm, NULL);
 }
 
 SEC("tracepoint/sched/sched_process_exec")
 int tracepoint__sched__sched_process_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
 	const char *filename = (const char *)ctx + (ctx->__data_loc_filename & 0xFFFF);
-	return ktrail_handle_exec(ctx, NULL, filename);
+	return ktrail_handle_exec(ctx, NULL, NULL, filename);
 }
 
-static __always_inline int ktrail_handle_exit(void *ctx)
+static __always_inline int ktrail_handle_exit(void *ctx, struct task_struct *btf_task)
 {
 	struct task_struct *task = ktrail_current();
 	struct ktrail_exit *e;
@@ -160,7 +165,10 @@ static __always_inline int ktrail_handle_exit(void *ctx)
 		return 0;
 	e->exit_code = BPF_CORE_READ(task, exit_code);
 	e->_pad0 = 0;
-	ktrail_fill_header(&e->hdr, task, KTRAIL_EV_EXIT, sizeof(*e));
+	if (btf_task)
+		ktrail_fill_header_btf(&e->hdr, btf_task, KTRAIL_EV_EXIT, sizeof(*e));
+	else
+		ktrail_fill_header(&e->hdr, task, KTRAIL_EV_EXIT, sizeof(*e));
 	ktrail_emit(ctx, e, sizeof(*e), KTRAIL_HOOK_EXIT);
 	return 0;
 }
@@ -168,11 +176,11 @@ static __always_inline int ktrail_handle_exit(void *ctx)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(tp_btf__sched_process_exit, struct task_struct *p)
 {
-	return ktrail_handle_exit(ctx);
+	return ktrail_handle_exit(ctx, p);
 }
 
 SEC("tracepoint/sched/sched_process_exit")
 int tracepoint__sched__sched_process_exit(void *ctx)
 {
-	return ktrail_handle_exit(ctx);
+	return ktrail_handle_exit(ctx, NULL);
 }
