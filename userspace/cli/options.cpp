@@ -33,6 +33,18 @@ Command parse_command_line(int argc, const char *const *argv) {
   run->add_option("--btf", o.btf, "Kernel BTF file for kernels without /sys/kernel/btf/vmlinux");
   run->add_option("--log-level", o.log_level, "Diagnostics on stderr")
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
+  run->add_option("--chain-state", o.chain_state,
+                   "Chain state that carries the chain across restarts, or 'none'");
+  run->add_option("--signing-key", o.signing_key, "Ed25519 private key (PEM) that signs checkpoints")
+      ->check(CLI::ExistingFile);
+  run->add_option("--checkpoint-records", o.checkpoint_records,
+                  "Checkpoint after this many records (0: no count trigger)");
+  run->add_option("--checkpoint-seconds", o.checkpoint_seconds,
+                  "Checkpoint at least this often when records arrive (0: no time trigger)")
+      ->check(CLI::NonNegativeNumber);
+  run->add_option("--file-max-bytes", o.file_max_bytes, "Rotate file: outputs at this size (0: never)");
+  run->add_option("--file-max-files", o.file_max_files, "Rotated files kept per file: output")
+      ->check(CLI::Range(0u, 1000u));
   auto *version = app.add_subcommand("version", "Print the version");
 
   try {

@@ -21,6 +21,13 @@ struct RunOptions {
   int drain_ms = 50;
   std::string btf;
   std::string log_level = "info";
+  // Tamper-evident trail (README "Tamper-evident trail").
+  std::string chain_state = "/var/lib/ktrail/chain.state";  // "none": in memory, new chain
+  std::string signing_key;                                   // Ed25519 PEM; empty: unsigned
+  uint64_t checkpoint_records = 10000;
+  double checkpoint_seconds = 60;
+  uint64_t file_max_bytes = 0;  // 0: file outputs never rotate
+  unsigned file_max_files = 9;
 };
 
 struct Command {
