@@ -46,6 +46,7 @@ Command parse_command_line(int argc, const char *const *argv) {
   run->add_option("--file-max-files", o.file_max_files, "Rotated files kept per file: output")
       ->check(CLI::Range(0u, 1000u));
   auto *version = app.add_subcommand("version", "Print the version");
+  auto *verify = add_verify_command(app, cmd.verify);
 
   try {
     app.parse(argc, argv);
@@ -58,6 +59,7 @@ Command parse_command_line(int argc, const char *const *argv) {
   }
   if (run->parsed()) cmd.kind = Command::Run;
   if (version->parsed()) cmd.kind = Command::Version;
+  if (verify->parsed()) cmd.kind = Command::Verify;
   return cmd;
 }
 

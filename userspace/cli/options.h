@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/verify.h"
 #include "common/status.h"
 #include "loader/loader.h"
 #include "sinks/sink.h"
@@ -31,8 +32,9 @@ struct RunOptions {
 };
 
 struct Command {
-  enum Kind { None, Run, Version } kind = None;
+  enum Kind { None, Run, Version, Verify } kind = None;
   RunOptions run;
+  VerifyArgs verify;
   bool exit_now = false;  // --help or a parse error already printed
   int exit_code = 0;
 };
