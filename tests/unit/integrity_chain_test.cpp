@@ -196,42 +196,62 @@ TEST(IntegrityKeys, LoadErrorsNeverShowTheKey) {
 TEST(IntegrityState, SaveLoadRoundTripAndLock) {
   test::TempDir d;
   const std::string path = d / "sub/dir/chain.state";
-  std::unique_ptr<StateLock> lock;
-  ASSERT_TRUE(StateLock::acquire(path, lock));
+  std::unique_ptr<StateFile> f;
+  ASSERT_TRUE(StateFile::open(path, f));
   struct stat st;
   ASSERT_EQ(stat((d / "sub/dir").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0700u) << "a directory ktrail creates is its own";
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
 
-  std::unique_ptr<StateLock> second;
-  Status s = StateLock::acquire(path, second);
+  std::unique_ptr<StateFile> second;
+  Status s = StateFile::open(path, second);
   EXPECT_EQ(s.code, KTRAIL_EXIT_USAGE) << "two agents on one state would fork the chain";
   EXPECT_NE(s.message.find("--chain-state"), std::string::npos);
 
   ChainState cs;
   bool found = true;
-  ASSERT_TRUE(load_chain_state(path, cs, found));
+  ASSERT_TRUE(f->load(cs, found));
   EXPECT_FALSE(found);
   cs.host_id = "abc";
-  cs.sequence = 42;
   cs.hash = sha256("x");
-  cs.written = 40;
-  cs.checkpoint_sequence = 30;
   cs.checkpoint_signature = std::string(128, 'a');
-  ASSERT_TRUE(save_chain_state(path, cs));
-  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
-  ASSERT_EQ(stat(path.c_str(), &st), 0);
-  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  for (uint64_t i = 1; i <= 5; i++) {
+    cs.sequence = 40 + i;
+    cs.written = 38 + i;
+    cs.checkpoint_sequence = 30;
+    ASSERT_TRUE(f->save(cs, i == 5));
+  }
+  EXPECT_EQ(std::filesystem::file_size(path), 2 * StateFile::kSlotSize);
+  f.reset();
+  ASSERT_TRUE(StateFile::open(path, f)) << "released with its holder";
   ChainState back;
-  ASSERT_TRUE(load_chain_state(path, back, found));
+  ASSERT_TRUE(f->load(back, found));
   EXPECT_TRUE(found);
   EXPECT_EQ(back, cs);
 
-  lock.reset();
-  EXPECT_TRUE(StateLock::acquire(path, second)) << "released with its holder";
+  // A torn copy (the newest: generation 5 sits in slot 1) falls back to the other one.
+  f.reset();
+  std::string raw = test::read_file(path);
+  raw[StateFile::kSlotSize + 100] ^= 1;
+  test::write_file(path, raw);
+  ASSERT_TRUE(StateFile::open(path, f));
+  ASSERT_TRUE(f->load(back, found));
+  EXPECT_EQ(back.sequence, 44u) << "the previous save";
+  // Saving again continues from the copy it loaded and overwrites the torn one.
+  cs.sequence = 50;
+  ASSERT_TRUE(f->save(cs, true));
+  f.reset();
+  ASSERT_TRUE(StateFile::open(path, f));
+  ASSERT_TRUE(f->load(back, found));
+  EXPECT_EQ(back.sequence, 50u);
 
-  d.write("sub/dir/chain.state", "{\"format\":\"ktrail-chain-state/1\",\"sequence\":\"x\"}");
-  s = load_chain_state(path, back, found);
-  EXPECT_EQ(s.code, KTRAIL_EXIT_USAGE) << "an unreadable state is not guessed at";
+  // Both copies unreadable: refused, not guessed at.
+  f.reset();
+  test::write_file(path, std::string(4096, 'x'));
+  ASSERT_TRUE(StateFile::open(path, f));
+  s = f->load(back, found);
+  EXPECT_EQ(s.code, KTRAIL_EXIT_USAGE);
 }
 
 }  // namespace

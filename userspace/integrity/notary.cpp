@@ -48,10 +48,10 @@ Status Notary::open(const NotaryConfig &c, const HostInfo &host, std::unique_ptr
     warn_if_exposed(c.signing_key_path);
   }
   if (!c.state_path.empty()) {
-    if (Status s = StateLock::acquire(c.state_path, n->lock_); !s) return s;
+    if (Status s = StateFile::open(c.state_path, n->state_file_); !s) return s;
     ChainState loaded;
     bool found = false;
-    if (Status s = load_chain_state(c.state_path, loaded, found); !s) return s;
+    if (Status s = n->state_file_->load(loaded, found); !s) return s;
     if (found && loaded.host_id != host.id) {
       // A state copied with a disk image belongs to another host's chain.
       KLOG_WARN("chain state %s belongs to host id %s, not this host (%s): starting a new chain",
@@ -224,14 +224,18 @@ bool Notary::checkpoint_due_by_time(uint64_t boot_ns) const {
          boot_ns - last_checkpoint_ns_ >= static_cast<uint64_t>(cfg_.checkpoint_seconds * 1e9);
 }
 
-Status Notary::commit() {
+Status Notary::commit(bool durable) {
   if (cfg_.state_path.empty()) return Status::ok();
   ChainState s = st_;
   s.written = written_;
-  if (saved_valid_ && s == saved_) return Status::ok();
-  if (Status r = save_chain_state(cfg_.state_path, s); !r) return r;
+  const uint64_t now = Clock::boot_now();
+  durable = durable || now - last_durable_ns_ >= 1000000000ull;
+  if (saved_valid_ && s == saved_ && (saved_durable_ || !durable)) return Status::ok();
+  if (Status r = state_file_->save(s, durable); !r) return r;
   saved_ = s;
   saved_valid_ = true;
+  saved_durable_ = durable;
+  if (durable) last_durable_ns_ = now;
   return Status::ok();
 }
 

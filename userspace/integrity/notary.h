@@ -3,10 +3,12 @@
 // the next run continues the same chain.
 //
 // Crash consistency: the pipeline saves the state (commit) BEFORE it releases the records the
-// state describes to the outputs, and marks them written (released) after. After a kill -9 or
-// a power loss the state can therefore be ahead of the outputs, never behind: a restart never
-// reuses a sequence number (no fork), and the records that may not have reached the outputs
-// are declared in the agent_start record (`ktrail.resume.unwritten`).
+// state describes to the outputs, and marks them written (released) after. After a kill -9 the
+// state can therefore be ahead of the outputs, never behind: a restart never reuses a sequence
+// number (no fork), and the records that may not have reached the outputs are declared in the
+// agent_start record (`ktrail.resume.unwritten`). The state is made durable at most once a
+// second; after a power loss a file output whose last line is past the state is resumed from
+// (consider_output_tail), so only a non-file consumer can see up to ~1 s of sequence reused.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -50,7 +52,9 @@ class Notary {
   bool checkpoint_due_by_time(uint64_t boot_ns) const;
 
   // Persist the state for everything sealed so far (before releasing it to the outputs).
-  Status commit();
+  // Every commit is atomic; it is also durable (fsync) at most once a second, or when asked
+  // (shutdown): an fsync per release stalls the agent behind the journal under write load.
+  Status commit(bool durable = false);
   // Everything sealed so far has been handed to the outputs.
   void released() { written_ = st_.sequence; }
 
@@ -71,11 +75,13 @@ class Notary {
   NotaryConfig cfg_;
   HostInfo host_;
   std::unique_ptr<SigningKey> key_;
-  std::unique_ptr<StateLock> lock_;
+  std::unique_ptr<StateFile> state_file_;
   Sha256 sha_;
   ChainState st_;     // in memory: the chain head
   ChainState saved_;  // as last persisted
   bool saved_valid_ = false;
+  bool saved_durable_ = false;
+  uint64_t last_durable_ns_ = 0;
   uint64_t written_ = 0;
   Resume resume_;
   uint64_t run_first_ = 0;  // sequence of this run's agent_start

@@ -101,6 +101,9 @@ void Pipeline::begin() {
 void Pipeline::finish() {
   if (notary_) emit_checkpoint("shutdown");
   release();
+  if (notary_)  // everything written: the next run has nothing to declare
+    if (Status st = notary_->commit(/*durable=*/true); !st)
+      if (stats_.state_errors++ == 0) KLOG_ERROR("%s", st.message.c_str());
 }
 
 int64_t Pipeline::now_realtime() { return enricher_.clock().to_realtime(Clock::boot_now()); }
