@@ -525,9 +525,38 @@ TEST_F(IntegrityTrail, CrashBeforeTheOutputsAreWrittenIsDeclared) {
   EXPECT_NE(d.result, VerifyReport::Ok);
 }
 
+TEST_F(IntegrityTrail, TwoCrashesInARowStillDeclareTheFirstLoss) {
+  AgentRun r0 = signed_run();
+  test::run_agent(r0);
+  // Crash 1: after saving the state, before the outputs got the records. Crash 2: the same,
+  // at the next run's very first release, so its agent_start (the declaration) is lost too.
+  for (int at : {3, 1}) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      AgentRun r = signed_run();
+      r.event_base = 100u * static_cast<unsigned>(at);
+      r.extra_sinks.push_back(std::make_unique<KillSink>(at));
+      test::run_agent(r);
+      _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status));
+  }
+  AgentRun r2 = signed_run();
+  r2.event_base = 500;
+  test::run_agent(r2);
+  auto lines = test::split_lines(test::read_file(dir_ / "trail.ndjson"));
+  VerifyReport rep = verify(lines);
+  ASSERT_EQ(rep.result, VerifyReport::Ok) << describe(rep);
+  ASSERT_EQ(rep.declared_gaps.size(), 1u);
+  EXPECT_GT(rep.declared_gaps[0].second, rep.declared_gaps[0].first) << "both runs' records";
+}
+
 TEST_F(IntegrityTrail, KilledAtRandomTimesTheChainHolds) {
   std::mt19937 rng(12345);
-  for (int round = 0; round < 8; round++) {
+  for (int round = 0; round < 16; round++) {
     pid_t pid = fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
@@ -539,7 +568,7 @@ TEST_F(IntegrityTrail, KilledAtRandomTimesTheChainHolds) {
         test::run_agent(r);
       }
     }
-    usleep(std::uniform_int_distribution<int>(2000, 60000)(rng));
+    usleep(std::uniform_int_distribution<int>(500, 40000)(rng));
     kill(pid, SIGKILL);
     int status = 0;
     waitpid(pid, &status, 0);
@@ -554,8 +583,18 @@ TEST_F(IntegrityTrail, KilledAtRandomTimesTheChainHolds) {
       ASSERT_TRUE(v.add_file(e.path().string()));
     }
   VerifyReport rep = v.run();
+  if (rep.result != VerifyReport::Ok) {
+    for (const auto &f : rep.files) {
+      auto ls = test::split_lines(test::read_file(f));
+      std::printf("%s: %zu lines, %llu..%llu\n", f.c_str(), ls.size(),
+                  (unsigned long long)test::seq_of(ls.front()), (unsigned long long)test::seq_of(ls.back()));
+      for (const auto &l : ls)
+        if (test::action_of(l) == "agent_start" || l.find("\"reason\":\"rotation\"") != std::string::npos)
+          std::printf("   %s\n", l.substr(0, 400).c_str());
+    }
+  }
   ASSERT_EQ(rep.result, VerifyReport::Ok) << describe(rep);
-  EXPECT_GE(rep.restarts, 8u);
+  EXPECT_GE(rep.restarts, 1u) << "a child killed before its agent_start restarts nothing";
 }
 
 TEST_F(IntegrityTrail, TornTailIsRepairedBeforeResuming) {

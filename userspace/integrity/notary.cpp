@@ -69,7 +69,9 @@ Status Notary::open(const NotaryConfig &c, const HostInfo &host, std::unique_ptr
     }
   }
   n->st_.host_id = host.id;
-  n->written_ = n->st_.sequence;
+  // Not the sequence: a range still undeclared stays so until the agent_start that declares it
+  // has itself reached the outputs (a second crash before that must declare it again).
+  n->written_ = n->st_.written;
   n->last_checkpoint_ns_ = Clock::boot_now();
   out = std::move(n);
   return Status::ok();
