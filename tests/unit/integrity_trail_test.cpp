@@ -104,6 +104,36 @@ TEST_F(IntegrityTrail, GeneratedTrailPasses) {
   EXPECT_EQ(r.lost_records, 6u);
 }
 
+TEST_F(IntegrityTrail, OddButChainedRecordsAreReportedNotThrown) {
+  // Records that link but lack the fields of their action: only someone recomputing the chain
+  // writes these. verify must name them, not crash.
+  auto chained = [](std::vector<std::string> canon) {
+    Sha256 h;
+    Digest prev{};
+    for (auto &c : canon) prev = chain::seal(h, prev, c);
+    return test::join_lines(canon);
+  };
+  const std::string start = R"({"@timestamp":"t","event":{"action":"agent_start","sequence":1},"host":{"id":"h"},"ktrail":{"genesis":true}})";
+  std::string t = chained({start, R"({"event":{"action":"lost","sequence":2},"ktrail":{"lostx":1}})",
+                           R"({"event":{"action":"checkpoint","sequence":3},"ktrail":{"checkpoint":{"reason":5}}})"});
+  VerifyReport r = test::verify_text(t, {&keys_});
+  ASSERT_TRUE(r.failure);
+  EXPECT_EQ(r.failure->kind, Damage::Modified) << describe(r);
+  EXPECT_EQ(r.failure->sequence, 3u);
+  EXPECT_EQ(r.lost_events, 1u);
+  t = chained({start, R"({"event":{"action":"agent_start","sequence":2},"ktrail":{"resume":{"sequence":"x"}}})"});
+  r = test::verify_text(t, {&keys_});
+  ASSERT_TRUE(r.failure);
+  EXPECT_EQ(r.failure->kind, Damage::Modified) << describe(r);
+  t = chained({R"({"event":{"action":"agent_start","sequence":7},"ktrail":{"resume":{}}})"});
+  r = test::verify_text(t, {&keys_});
+  ASSERT_TRUE(r.failure);
+  EXPECT_EQ(r.failure->kind, Damage::Modified) << describe(r);
+  t = chained({R"({"event":{"action":"checkpoint","sequence":7},"ktrail":{"checkpoint":{}}})"});
+  r = test::verify_text(t, {&keys_});
+  ASSERT_TRUE(r.failure);
+}
+
 TEST_F(IntegrityTrail, EveryOutputCarriesTheSameChain) {
   AgentRun r = signed_run();
   r.outputs.push_back(dir_ / "copy.ndjson");
