@@ -588,7 +588,8 @@ class E2E : public ::testing::Test {
   }
 
   std::vector<std::string> agent_args(const std::vector<std::string> &extra) const {
-    std::vector<std::string> a{"run", "--format", "json", "-o", "file:" + out_};
+    // A fresh in-memory chain per run: sequences start at 1 and runs never share state.
+    std::vector<std::string> a{"run", "--format", "json", "--chain-state", "none", "-o", "file:" + out_};
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }
@@ -644,9 +645,23 @@ class E2E : public ::testing::Test {
       EXPECT_LE(ts, agent_t1_ + kSlackNs) << line;
       static const std::set<std::string> actions = {"exec", "exit", "setuid", "setgid", "setreuid",
                                                     "setregid", "setresuid", "setresgid", "setfsuid",
-                                                    "setfsgid", "setgroups", "capset", "lost"};
+                                                    "setfsgid", "setgroups", "capset", "lost",
+                                                    "agent_start", "checkpoint"};
       EXPECT_TRUE(j["event"]["action"].is_string() && actions.count(j["event"]["action"].get<std::string>()))
           << line;
+      // The agent's own chain records (README "Tamper-evident trail") frame every run; the
+      // integrity tests check them, these tests check what the kernel reported.
+      if (lineno == 1) {
+        EXPECT_EQ(j["event"]["action"], "agent_start") << line;
+      }
+      // Every record is chained; the chain's correctness is `ktrail verify`'s job (integrity
+      // tests), so here only its presence and shape are checked before comparing fields.
+      ASSERT_TRUE(j.contains("ktrail") && j["ktrail"].contains("chain")) << line;
+      const std::string hash = j["ktrail"]["chain"].value("hash", "");
+      EXPECT_EQ(hash.size(), 64u) << line;
+      EXPECT_EQ(hash.find_first_not_of("0123456789abcdef"), std::string::npos) << line;
+      j["ktrail"].erase("chain");
+      if (j["event"]["action"] == "agent_start" || j["event"]["action"] == "checkpoint") continue;
       events.push_back(std::move(j));
     }
   }
@@ -1388,7 +1403,7 @@ TEST_F(E2E, TableOnStdoutWhileFileGetsNdjson) {
   const std::string table_stdout = dir_ + "/stdout.txt";
   Agent agent;
   AgentSpawn spawn;
-  spawn.args = {"run", "--format", "table", "-o", "stdout", "-o", "file:" + out_};
+  spawn.args = {"run", "--format", "table", "--chain-state", "none", "-o", "stdout", "-o", "file:" + out_};
   spawn.stdout_path = table_stdout;
   agent_t0_ = realtime_ns();
   ASSERT_NO_FATAL_FAILURE(agent.spawn(spawn));
@@ -1432,7 +1447,7 @@ TEST_F(E2E, TableOnStdoutWhileFileGetsNdjson) {
 TEST_F(E2E, UnwritableOutputExits7) {
   Agent agent;
   AgentSpawn s;
-  s.args = {"run", "--format", "json", "-o", "file:/dev/full"};
+  s.args = {"run", "--format", "json", "--chain-state", "none", "-o", "file:/dev/full"};
   ASSERT_NO_FATAL_FAILURE(agent.spawn(s));
   ASSERT_NO_FATAL_FAILURE(agent.wait_ready());
   HelperRun run;
@@ -1527,7 +1542,7 @@ TEST_F(E2E, UnprivilegedUserExits3NamingCapBpf) {
   Outcome o;
   AgentSpawn s;
   s.bin = copy;
-  s.args = {"run", "--format", "json"};  // stdout (/dev/null): the output opens fine
+  s.args = {"run", "--format", "json", "--chain-state", "none"};  // stdout (/dev/null): the output opens fine
   s.unprivileged = true;
   ASSERT_NO_FATAL_FAILURE(run_agent_to_exit(s, o));
   EXPECT_EQ(exit_code(o.status), 3) << o.err;
@@ -1585,7 +1600,7 @@ TEST_F(E2E, UsageErrorsExit2) {
 TEST_F(E2E, UnopenableOutputExits7) {
   Outcome o;
   AgentSpawn s;
-  s.args = {"run", "--format", "json", "-o", "file:/nonexistent-dir-" + marker_ + "/x"};
+  s.args = {"run", "--format", "json", "--chain-state", "none", "-o", "file:/nonexistent-dir-" + marker_ + "/x"};
   ASSERT_NO_FATAL_FAILURE(run_agent_to_exit(s, o));
   EXPECT_EQ(exit_code(o.status), 7) << o.err;
   EXPECT_TRUE(contains(o.err, "/nonexistent-dir-" + marker_ + "/x")) << o.err;

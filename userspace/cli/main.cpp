@@ -2,6 +2,7 @@
 
 #include "cli/options.h"
 #include "cli/run.h"
+#include "cli/verify.h"
 
 int main(int argc, char **argv) {
   ktrail::Command cmd = ktrail::parse_command_line(argc, argv);
@@ -9,6 +10,7 @@ int main(int argc, char **argv) {
   switch (cmd.kind) {
     case ktrail::Command::Run: return ktrail::run_command(cmd.run);
     case ktrail::Command::Version: std::printf("ktrail %s\n", KTRAIL_VERSION); return 0;
+    case ktrail::Command::Verify: return ktrail::verify_command(cmd.verify);
     default: return ktrail::KTRAIL_EXIT_USAGE;
   }
 }

@@ -36,7 +36,20 @@ Command parse_command_line(int argc, const char *const *argv) {
   run->add_option("--ssh-exe-names", o.ssh_exe_names,
                   "Executable names recognised as sshd (OpenSSH >= 9.8 adds sshd-session, sshd-auth)")
       ->delimiter(',');
+  run->add_option("--chain-state", o.chain_state,
+                   "Chain state that carries the chain across restarts, or 'none'");
+  run->add_option("--signing-key", o.signing_key, "Ed25519 private key (PEM) that signs checkpoints")
+      ->check(CLI::ExistingFile);
+  run->add_option("--checkpoint-records", o.checkpoint_records,
+                  "Checkpoint after this many records (0: no count trigger)");
+  run->add_option("--checkpoint-seconds", o.checkpoint_seconds,
+                  "Checkpoint at least this often when records arrive (0: no time trigger)")
+      ->check(CLI::NonNegativeNumber);
+  run->add_option("--file-max-bytes", o.file_max_bytes, "Rotate file: outputs at this size (0: never)");
+  run->add_option("--file-max-files", o.file_max_files, "Rotated files kept per file: output")
+      ->check(CLI::Range(0u, 1000u));
   auto *version = app.add_subcommand("version", "Print the version");
+  auto *verify = add_verify_command(app, cmd.verify);
 
   try {
     app.parse(argc, argv);
@@ -49,6 +62,7 @@ Command parse_command_line(int argc, const char *const *argv) {
   }
   if (run->parsed()) cmd.kind = Command::Run;
   if (version->parsed()) cmd.kind = Command::Version;
+  if (verify->parsed()) cmd.kind = Command::Verify;
   return cmd;
 }
 

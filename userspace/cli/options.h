@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/verify.h"
 #include "common/status.h"
 #include "loader/loader.h"
 #include "sinks/sink.h"
@@ -22,6 +23,13 @@ struct RunOptions {
   std::string btf;
   std::string log_level = "info";
   std::vector<std::string> ssh_exe_names{"sshd", "sshd-session", "sshd-auth"};
+  // Tamper-evident trail (README "Tamper-evident trail").
+  std::string chain_state = "/var/lib/ktrail/chain.state";  // "none": in memory, new chain
+  std::string signing_key;                                   // Ed25519 PEM; empty: unsigned
+  uint64_t checkpoint_records = 10000;
+  double checkpoint_seconds = 60;
+  uint64_t file_max_bytes = 0;  // 0: file outputs never rotate
+  unsigned file_max_files = 9;
 };
 
 // Which event classes reach the outputs (the kernel may trace more: ssh needs exec and exit).
@@ -31,8 +39,9 @@ struct OutputClasses {
 OutputClasses output_classes(const RunOptions &o);
 
 struct Command {
-  enum Kind { None, Run, Version } kind = None;
+  enum Kind { None, Run, Version, Verify } kind = None;
   RunOptions run;
+  VerifyArgs verify;
   bool exit_now = false;  // --help or a parse error already printed
   int exit_code = 0;
 };

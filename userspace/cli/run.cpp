@@ -14,6 +14,7 @@
 #include "enrich/enricher.h"
 #include "ktrail/abi/events.h"
 #include "loader/loader.h"
+#include "loader/probe.h"
 #include "pipeline/pipeline.h"
 #include "sinks/format.h"
 
@@ -39,12 +40,19 @@ int run_command(const RunOptions &o) {
     KLOG_ERROR("%s", s.message.c_str());
     return s.code;
   }
+  // Privileges first: an unprivileged user must hear about CAP_BPF, not about the chain state
+  // directory or an output path it cannot write.
+  if (std::string missing = missing_bpf_capabilities(); !missing.empty()) {
+    KLOG_ERROR("missing capability %s: run ktrail as root", missing.c_str());
+    return KTRAIL_EXIT_PRIVILEGE;
+  }
   Format fmt = resolve_format(o.format, isatty(STDOUT_FILENO));
   std::vector<std::unique_ptr<Sink>> sinks;
   std::vector<std::string> outs = o.outputs.empty() ? std::vector<std::string>{"stdout"} : o.outputs;
+  const FileRotation rotation{o.file_max_bytes, o.file_max_files};
   for (const auto &spec : outs) {
     std::unique_ptr<Sink> s;
-    if (Status st = make_sink(spec, fmt, s); !st) {
+    if (Status st = make_sink(spec, fmt, s, rotation); !st) {
       KLOG_ERROR("%s", st.message.c_str());
       return st.code;
     }
@@ -58,6 +66,20 @@ int run_command(const RunOptions &o) {
   sigaction(SIGTERM, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  const HostInfo host = HostInfo::detect();
+  NotaryConfig nc;
+  nc.state_path = o.chain_state == "none" ? "" : o.chain_state;
+  nc.signing_key_path = o.signing_key;
+  nc.checkpoint_records = o.checkpoint_records;
+  nc.checkpoint_seconds = o.checkpoint_seconds;
+  std::unique_ptr<Notary> notary;
+  if (Status st = Notary::open(nc, host, notary); !st) {
+    KLOG_ERROR("%s", st.message.c_str());
+    return st.code;
+  }
+  KLOG_INFO("chain: state %s; checkpoints %s", nc.state_path.empty() ? "in memory" : nc.state_path.c_str(),
+            notary->signing() ? ("signed by key " + notary->key_id_hex().substr(0, 16)).c_str() : "unsigned");
+
   Enricher enricher;
   {
     OutputClasses oc = output_classes(o);
@@ -70,7 +92,8 @@ int run_command(const RunOptions &o) {
     eo.out_ssh = oc.ssh;
     enricher.configure(eo);
   }
-  Pipeline pipeline(HostInfo::detect(), enricher, std::move(sinks));
+  Pipeline pipeline(host, enricher, std::move(sinks));
+  pipeline.set_notary(std::move(notary));
   Loader loader;
   Status st = loader.start(lc, [&](const void *d, size_t n) { pipeline.on_record(d, n); });
   if (!st) {
@@ -93,6 +116,8 @@ int run_command(const RunOptions &o) {
     fwrite(hdr.data(), 1, hdr.size(), stdout);
     fputc('\n', stdout);
   }
+  // Records only arrive while polling: agent_start is the run's first record.
+  pipeline.begin();
 
   EventSource *src = loader.source();
   const uint64_t start = Clock::boot_now();
@@ -131,12 +156,12 @@ int run_command(const RunOptions &o) {
   }
   account();
   pipeline.tick(UINT64_MAX);
-  pipeline.flush();
+  pipeline.finish();  // the final checkpoint: a clean stop is not a cut trail
   const auto &ps = pipeline.stats();
   KLOG_INFO("stopped: %llu events emitted, %llu undecodable, %llu write errors",
             static_cast<unsigned long long>(ps.emitted), static_cast<unsigned long long>(ps.decode_errors),
             static_cast<unsigned long long>(ps.write_errors));
-  if (ps.write_errors && rc == KTRAIL_EXIT_OK) rc = KTRAIL_EXIT_OUTPUT;
+  if ((ps.write_errors || ps.state_errors) && rc == KTRAIL_EXIT_OK) rc = KTRAIL_EXIT_OUTPUT;
   return rc;
 }
 

@@ -15,6 +15,10 @@ enum ExitCode : int {
   KTRAIL_EXIT_LOCKDOWN = 5,    // kernel lockdown blocks the programs
   KTRAIL_EXIT_NO_HOOKS = 6,    // no hook could be attached
   KTRAIL_EXIT_OUTPUT = 7,      // an output cannot be opened
+  // `ktrail verify`
+  KTRAIL_EXIT_TRAIL_DAMAGED = 10,          // modified, deleted, inserted, reordered, truncated
+  KTRAIL_EXIT_TRAIL_SIGNATURE = 11,        // bad signature, unknown key, unsigned checkpoint
+  KTRAIL_EXIT_TRAIL_UNAUTHENTICATED = 12,  // intact, but signatures unsigned or not checked
 };
 
 struct Status {

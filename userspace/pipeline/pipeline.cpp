@@ -46,17 +46,84 @@ void Pipeline::emit(Event &e) {
   e.sequence = ++seq_;
   json_.clear();
   table_.clear();
-  bool need_json = false, need_table = false;
+  bool need_json = notary_ != nullptr, need_table = false;  // the chain hashes the JSON form
   for (auto &s : sinks_) (s->format() == Format::Json ? need_json : need_table) = true;
   if (need_json) format_json(e, host_, json_);
   if (need_table) format_table(e, table_);
+  write_out();
+  if (notary_) after_record();
+}
+
+// Seals the formatted record (once, so every output carries the same chain) and hands it to
+// every sink.
+void Pipeline::write_out() {
+  if (notary_) notary_->seal(seq_, json_);
   for (auto &s : sinks_) {
+    // Unchained, a file rotates at any record; chained, only before a checkpoint (see there).
+    if (!notary_ && s->rotation_due() && !s->rotate())
+      if (stats_.write_errors++ == 0) KLOG_ERROR("rotating %s failed", s->describe().c_str());
     if (!s->write(s->format() == Format::Json ? json_ : table_)) {
       if (stats_.write_errors++ == 0) KLOG_ERROR("writing to %s failed", s->describe().c_str());
     }
   }
   stats_.emitted++;
+  pending_bytes_ += json_.size() + table_.size();
+  if (pending_bytes_ >= (1u << 20)) release();
 }
+
+void Pipeline::after_record() {
+  bool rotate = false;
+  for (auto &s : sinks_) rotate |= s->rotation_due();
+  if (rotate) emit_checkpoint("rotation");
+  else if (notary_->checkpoint_due_by_records()) emit_checkpoint("records");
+}
+
+void Pipeline::emit_checkpoint(const char *reason) {
+  // A full file closes before the checkpoint, which then opens the next file: every file but
+  // the first starts with a record that carries its own anchor (the head it signs).
+  bool released = false;
+  for (auto &s : sinks_) {
+    if (!s->rotation_due()) continue;
+    if (!released) release();
+    released = true;
+    if (!s->rotate())
+      if (stats_.write_errors++ == 0) KLOG_ERROR("rotating %s failed", s->describe().c_str());
+  }
+  ++seq_;
+  json_.clear();
+  table_.clear();
+  notary_->checkpoint_record(seq_, now_realtime(), reason, json_, table_);
+  write_out();
+  release();  // a checkpoint goes out, and into the state, at once
+}
+
+void Pipeline::set_notary(std::unique_ptr<Notary> notary) {
+  notary_ = std::move(notary);
+  std::string line;
+  for (auto &s : sinks_)
+    if (s->last_line(line)) notary_->consider_output_tail(line, s->describe());
+  seq_ = notary_->sequence();
+}
+
+void Pipeline::begin() {
+  if (!notary_) return;
+  ++seq_;
+  json_.clear();
+  table_.clear();
+  notary_->start_record(seq_, now_realtime(), json_, table_);
+  write_out();
+  release();
+}
+
+void Pipeline::finish() {
+  if (notary_) emit_checkpoint("shutdown");
+  release();
+  if (notary_)  // everything written: the next run has nothing to declare
+    if (Status st = notary_->commit(/*durable=*/true); !st)
+      if (stats_.state_errors++ == 0) KLOG_ERROR("%s", st.message.c_str());
+}
+
+int64_t Pipeline::now_realtime() { return enricher_.clock().to_realtime(Clock::boot_now()); }
 
 void Pipeline::emit_lost(const std::string &hook, const std::string &source, uint64_t count) {
   Event e;
@@ -91,10 +158,22 @@ void Pipeline::account_transport_lost(uint64_t cumulative) {
 }
 
 void Pipeline::flush() {
+  if (notary_ && notary_->checkpoint_due_by_time(Clock::boot_now())) emit_checkpoint("interval");
+  else release();
+}
+
+void Pipeline::release() {
+  // The chain state reaches the disk before the records it describes reach any output: after a
+  // crash it may be ahead of the outputs (declared at restart), never behind (a fork).
+  if (notary_)
+    if (Status st = notary_->commit(); !st)
+      if (stats_.state_errors++ == 0) KLOG_ERROR("%s", st.message.c_str());
   for (auto &s : sinks_)
     if (!s->flush()) {
       if (stats_.write_errors++ == 0) KLOG_ERROR("flushing %s failed", s->describe().c_str());
     }
+  if (notary_) notary_->released();
+  pending_bytes_ = 0;
 }
 
 }  // namespace ktrail

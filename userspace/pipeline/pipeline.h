@@ -9,6 +9,7 @@
 #include "decode/event.h"
 #include "enrich/enricher.h"
 #include "enrich/host.h"
+#include "integrity/notary.h"
 #include "sinks/sink.h"
 
 namespace ktrail {
@@ -19,6 +20,7 @@ struct PipelineStats {
   uint64_t decode_errors = 0;
   uint64_t write_errors = 0;
   uint64_t filtered = 0;
+  uint64_t state_errors = 0;
 };
 
 class Pipeline {
@@ -37,9 +39,24 @@ class Pipeline {
   const PipelineStats &stats() const { return stats_; }
   uint64_t next_sequence() const { return seq_ + 1; }
 
+  // Tamper-evident trail (integrity/): every record is chained, checkpoints are written, and
+  // the sequence continues from the notary's state. Without a notary records are unchained.
+  void set_notary(std::unique_ptr<Notary> notary);
+  // The run's first record (agent_start), linking to the previous run's last one.
+  void begin();
+  // The final checkpoint, then everything flushed and the state saved. Call once, at the end.
+  void finish();
+
  private:
   void emit_all(std::vector<Event> &events);
   void emit_lost(const std::string &hook, const std::string &source, uint64_t count);
+  void write_out();
+  void after_record();
+  void emit_checkpoint(const char *reason);
+  void release();
+  int64_t now_realtime();
+  std::unique_ptr<Notary> notary_;
+  size_t pending_bytes_ = 0;
   HostInfo host_;
   Enricher &enricher_;
   std::vector<std::unique_ptr<Sink>> sinks_;

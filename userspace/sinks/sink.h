@@ -1,5 +1,6 @@
 // Outputs. Each receives every event already formatted; later outputs (network, spool) plug
-// in here.
+// in here. write() only buffers whole lines; flush() hands them to the OS, so the pipeline
+// decides when records leave the process (after the chain state that describes them is saved).
 #pragma once
 #include <cstdio>
 #include <memory>
@@ -20,9 +21,23 @@ class Sink {
   virtual bool write(const std::string &line) = 0;
   virtual bool flush() = 0;
   virtual std::string describe() const = 0;
+  // Size rotation: due once a file reached its limit. The pipeline picks the record boundary
+  // (with a chained trail: right before a checkpoint, so every file starts anchored).
+  virtual bool rotation_due() const { return false; }
+  virtual bool rotate() { return true; }
+  // The last complete line the output held when opened (a file from an earlier run), so the
+  // chain can resume after it. False when there is none.
+  virtual bool last_line(std::string &) const { return false; }
+};
+
+// file: outputs rotate PATH -> PATH.1 -> ... -> PATH.<max_files> once PATH reaches max_bytes.
+struct FileRotation {
+  uint64_t max_bytes = 0;  // 0: never rotate
+  unsigned max_files = 9;  // rotated files kept
 };
 
 // Parses one -o spec: "stdout" or "file:PATH".
-Status make_sink(const std::string &spec, Format stdout_format, std::unique_ptr<Sink> &out);
+Status make_sink(const std::string &spec, Format stdout_format, std::unique_ptr<Sink> &out,
+                 const FileRotation &rotation = {});
 
 }  // namespace ktrail
