@@ -34,6 +34,7 @@ Command parse_command_line(int argc, const char *const *argv) {
   run->add_option("--log-level", o.log_level, "Diagnostics on stderr")
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
   auto *version = app.add_subcommand("version", "Print the version");
+  auto *probe = add_probe_command(app, cmd.probe);
 
   try {
     app.parse(argc, argv);
@@ -46,6 +47,7 @@ Command parse_command_line(int argc, const char *const *argv) {
   }
   if (run->parsed()) cmd.kind = Command::Run;
   if (version->parsed()) cmd.kind = Command::Version;
+  if (probe->parsed()) cmd.kind = Command::Probe;
   return cmd;
 }
 

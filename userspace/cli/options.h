@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/probe.h"
 #include "common/status.h"
 #include "loader/loader.h"
 #include "sinks/sink.h"
@@ -24,8 +25,9 @@ struct RunOptions {
 };
 
 struct Command {
-  enum Kind { None, Run, Version } kind = None;
+  enum Kind { None, Run, Version, Probe } kind = None;
   RunOptions run;
+  ProbeOptions probe;
   bool exit_now = false;  // --help or a parse error already printed
   int exit_code = 0;
 };

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
+#include <iterator>
 
 #include "common/log.h"
 #include "ktrail.skel.h"
@@ -37,6 +38,23 @@ struct HookDef {
 };
 
 }  // namespace
+
+PlanRequest plan_request(const LoaderConfig &cfg) {
+  PlanRequest r;
+  r.trace_exec = cfg.trace_exec;
+  r.trace_exit = cfg.trace_exit;
+  r.trace_cred = cfg.trace_cred;
+  r.buffer = cfg.buffer;
+  r.hooks = cfg.hooks;
+  return r;
+}
+
+PlanKernel plan_kernel(const KernelFeatures &f) {
+  PlanKernel k;
+  k.ringbuf = f.ringbuf;
+  k.has_tp_btf = [&f](const std::string &hook) { return f.has_tp_btf(hook); };
+  return k;
+}
 
 Status classify_load_error(int err, const std::string &lockdown) {
   if (err == -EPERM || err == -EACCES) {
@@ -87,7 +105,9 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
   skel_ = ktrail_bpf__open_opts(&open_opts);
   if (!skel_) return Status::error(KTRAIL_EXIT_RUNTIME, std::string("opening the BPF object: ") + strerror(errno));
 
-  bool use_perf = cfg.buffer == BufferKind::Perf || (cfg.buffer == BufferKind::Auto && !features_->ringbuf);
+  const AttachPlan plan = plan_attach(plan_request(cfg), plan_kernel(*features_));
+  if (!plan.buffer_problem.empty()) return Status::error(KTRAIL_EXIT_USAGE, plan.buffer_problem);
+  const bool use_perf = plan.use_perf;
   skel_->rodata->ktrail_use_perf = use_perf;
   skel_->rodata->ktrail_wakeup_bytes = cfg.wakeup_bytes;
   skel_->rodata->ktrail_agent_tgid = static_cast<uint32_t>(getpid());
@@ -100,22 +120,20 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
 
   HookDef defs[] = {
       {"sched_process_exec", skel_->progs.tp_btf__sched_process_exec,
-       skel_->progs.tracepoint__sched__sched_process_exec, cfg.trace_exec},
+       skel_->progs.tracepoint__sched__sched_process_exec, plan.hooks[0].wanted},
       {"sched_process_exit", skel_->progs.tp_btf__sched_process_exit,
-       skel_->progs.tracepoint__sched__sched_process_exit, cfg.trace_exit},
+       skel_->progs.tracepoint__sched__sched_process_exit, plan.hooks[1].wanted},
       {"sys_enter", skel_->progs.tp_btf__sys_enter, skel_->progs.tracepoint__raw_syscalls__sys_enter,
-       cfg.trace_cred || cfg.trace_exec},
+       plan.hooks[2].wanted},
       {"sys_exit", skel_->progs.tp_btf__sys_exit, skel_->progs.tracepoint__raw_syscalls__sys_exit,
-       cfg.trace_cred || cfg.trace_exec},
+       plan.hooks[3].wanted},
   };
-  // Attach plan. Both variants are loaded where both can be, so a failed tp_btf attach can
-  // still fall back at runtime; a variant the kernel lacks is never loaded (it would fail the
-  // whole object).
-  for (auto &d : defs) {
-    bool btf_ok = features_->has_tp_btf(d.hook) && cfg.hooks != HookMode::Tracepoint;
-    bool tp_ok = cfg.hooks != HookMode::TpBtf;
-    bpf_program__set_autoload(d.tp_btf, d.wanted && btf_ok);
-    bpf_program__set_autoload(d.tracepoint, d.wanted && tp_ok);
+  static_assert(std::size(kHookNames) == 4, "defs[] follows kHookNames");
+  // Attach plan (plan_attach, shared with `ktrail probe`): which variants to load per hook.
+  for (size_t i = 0; i < std::size(defs); i++) {
+    const HookPlan &hp = plan.hooks[i];
+    bpf_program__set_autoload(defs[i].tp_btf, hp.wanted && hp.load_tp_btf);
+    bpf_program__set_autoload(defs[i].tracepoint, hp.wanted && hp.load_tracepoint);
   }
 
   int err = ktrail_bpf__load(skel_);

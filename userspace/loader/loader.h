@@ -7,15 +7,13 @@
 #include <vector>
 
 #include "common/status.h"
+#include "loader/plan.h"
 #include "loader/probe.h"
 #include "loader/transport.h"
 
 struct ktrail_bpf;
 
 namespace ktrail {
-
-enum class BufferKind { Auto, Ring, Perf };
-enum class HookMode { Auto, TpBtf, Tracepoint };
 
 struct LoaderConfig {
   bool trace_exec = true;  // exec + failed exec
@@ -62,6 +60,10 @@ class Loader {
   std::vector<HookStatus> hooks_;
   std::vector<void *> links_;
 };
+
+// The plan inputs for this configuration and kernel (the PlanKernel refers to `features`).
+PlanRequest plan_request(const LoaderConfig &cfg);
+PlanKernel plan_kernel(const KernelFeatures &features);
 
 // Maps a load failure to an exit code and an actionable message (unit tested).
 Status classify_load_error(int err, const std::string &lockdown);
