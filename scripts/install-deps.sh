@@ -10,7 +10,9 @@ BUILD_PKGS=(
   libelf-dev zlib1g-dev libzstd-dev
   libcli11-dev nlohmann-json3-dev libgtest-dev libssl-dev
 )
-TEST_PKGS=( iproute2 procps python3 )
+TEST_PKGS=( iproute2 procps python3
+  qemu-system-x86 busybox-static file   # kernel matrix (scripts/kernel-matrix.sh)
+  yamllint )                             # deploy/ manifest checks
 BENCH_PKGS=( auditd bpftrace )
 
 want=("${BUILD_PKGS[@]}")
