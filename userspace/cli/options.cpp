@@ -31,6 +31,9 @@ Command parse_command_line(int argc, const char *const *argv) {
   run->add_option("--drain-ms", o.drain_ms, "Drain the buffer at least this often")
       ->check(CLI::Range(1, 1000));
   run->add_option("--btf", o.btf, "Kernel BTF file for kernels without /sys/kernel/btf/vmlinux");
+  run->add_option("--pin", o.pin,
+                  "bpffs directory (e.g. /sys/fs/bpf/ktrail): keep the programs and ring buffer "
+                  "pinned across restarts, so nothing is lost between agents");
   run->add_option("--log-level", o.log_level, "Diagnostics on stderr")
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
   auto *version = app.add_subcommand("version", "Print the version");
@@ -67,6 +70,7 @@ Status to_loader_config(const RunOptions &o, LoaderConfig &c) {
   c.buffer_mb = o.buffer_mb;
   c.wakeup_bytes = o.wakeup_bytes;
   c.btf_path = o.btf;
+  c.pin_dir = o.pin;
   return Status::ok();
 }
 

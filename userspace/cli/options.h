@@ -21,6 +21,7 @@ struct RunOptions {
   uint64_t wakeup_bytes = 256 * 1024;
   int drain_ms = 50;
   std::string btf;
+  std::string pin;  // bpffs directory to pin to / resume from
   std::string log_level = "info";
 };
 

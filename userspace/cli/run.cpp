@@ -66,6 +66,8 @@ int run_command(const RunOptions &o) {
     KLOG_ERROR("%s", st.message.c_str());
     return st.code;
   }
+  // Resumed: drops the previous agent reported are not reported again; the rest are.
+  if (loader.resumed()) pipeline.set_drops_reported(loader.reported_drops());
   // Seed after attach: a process started in between is then seen either way.
   size_t seeded = enricher.seed();
 
@@ -117,6 +119,7 @@ int run_command(const RunOptions &o) {
   }
   account();
   pipeline.flush();
+  loader.save_reported_drops(pipeline.drops_reported());
   const auto &ps = pipeline.stats();
   KLOG_INFO("stopped: %llu events emitted, %llu undecodable, %llu write errors",
             static_cast<unsigned long long>(ps.emitted), static_cast<unsigned long long>(ps.decode_errors),

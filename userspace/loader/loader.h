@@ -24,6 +24,9 @@ struct LoaderConfig {
   uint32_t buffer_mb = 8;            // ring buffer size (perf: split per CPU)
   uint64_t wakeup_bytes = 256 * 1024;
   std::string btf_path;              // custom BTF for kernels without /sys/kernel/btf/vmlinux
+  // bpffs directory: programs, ring buffer and counters stay pinned there when the agent stops,
+  // so the next agent with the same configuration resumes them (ring buffer only).
+  std::string pin_dir;
 };
 
 struct HookStatus {
@@ -52,6 +55,12 @@ class Loader {
   // Per-hook counters summed over CPUs, indexed by enum ktrail_hook_id.
   std::vector<HookCounters> read_counters() const;
   const char *buffer_name() const { return source_ ? source_->name() : "none"; }
+  // --pin: true if this agent resumed the pinned programs and buffer of a previous one.
+  bool resumed() const { return resumed_; }
+  // Drop counts the previous agent already reported (zeros unless resumed).
+  std::vector<uint64_t> reported_drops() const;
+  // Persists what this agent reported, for the next one (no-op without a pin).
+  void save_reported_drops(const std::vector<uint64_t> &reported);
 
  private:
   ktrail_bpf *skel_ = nullptr;
@@ -59,6 +68,13 @@ class Loader {
   std::unique_ptr<EventSource> source_;
   std::vector<HookStatus> hooks_;
   std::vector<void *> links_;
+  std::string pin_dir_;  // non-empty once everything is pinned there
+  bool resumed_ = false;
+  int stats_fd_ = -1;
+  int meta_fd_ = -1;
+  std::vector<int> owned_fds_;
+  Status resume(const LoaderConfig &cfg, uint64_t config_hash, EventSource::Callback &cb, bool &resumed);
+  void pin_all(uint64_t config_hash);
 };
 
 // The plan inputs for this configuration and kernel (the PlanKernel refers to `features`).
