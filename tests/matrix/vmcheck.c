@@ -16,6 +16,8 @@
  *   no-btf       --btf of a missing file: probe and run exit 4 and say why
  *   loss-ring    1 MiB ring buffer, agent SIGSTOP'd while N execs run: every exec of the helper's
  *   loss-perf    children is in the stream or counted by a `lost` event (same with perf)
+ *   restart-pin  --pin: agent stopped, N execs, next agent resumes the pinned ring buffer: each
+ *                exec is delivered by it or counted in its lost events
  *
  * Output: lines starting with "KTRAIL-MATRIX " (parsed by scripts/kernel-matrix.sh):
  *   KTRAIL-MATRIX check <scenario>/<check> PASS|FAIL <detail>
@@ -541,6 +543,43 @@ static void loss(const char *scenario, const char *buffer) {
 	free(ev_text);
 }
 
+/* --pin: stop the agent, exec with no agent running, start the next one: every exec made in
+ * between is delivered by it (from the pinned ring buffer) or counted in its lost events. */
+static void restart_pin(const char *scenario) {
+	struct agent a;
+	char marker[64], report[1 << 16], n_str[16], pin[128];
+	snprintf(pin, sizeof(pin), "/sys/fs/bpf/ktrail-vmcheck-%d", getpid());
+	const char *args[] = {"--pin", pin, "--buffer", "ring", "--buffer-mb", "1", "--events", "exec,exit", NULL};
+	if (agent_start(&a, "restart-pin-1", args)) return;
+	char *first = agent_stop(&a, "restart-pin-1");
+	free(first);
+	snprintf(marker, sizeof(marker), "m%d-%s", getpid(), scenario);
+	snprintf(n_str, sizeof(n_str), "%d", loss_execs);
+	int s = helper(report, sizeof(report), "exec-loop", marker, n_str);
+	if (agent_start(&a, scenario, args)) return;
+	char *e = slurp(a.err);
+	check(scenario, "resumed", strstr(e, "resumed the pinned programs and ring buffer") != NULL, "%.200s", e);
+	free(e);
+	char *ev_text = agent_stop(&a, scenario);
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", pin);
+	if (system(cmd)) check(scenario, "unpin", 0, "%s failed", cmd);
+	char pat[128];
+	long long seen = 0, lost_exec = 0;
+	snprintf(pat, sizeof(pat), "\"args\":[\"ktrail-e2e-helper\",\"noop\",\"%s\",", marker);
+	FOR_EACH_LINE(ev_text, line) {
+		if (strstr(line, "\"action\":\"exec\"") && strstr(line, pat)) seen++;
+		if (strstr(line, "\"action\":\"lost\"") && strstr(line, "\"hook\":\"exec\"")) lost_exec += json_num(line, "count", 0);
+	}
+	printf(PREFIX "restart %s execs=%d delivered=%lld lost_exec=%lld\n", scenario, loss_execs, seen, lost_exec);
+	check(scenario, "helper", s == 0 && json_num(report, "execs", -1) == loss_execs, "%lld of %d execs ran",
+	      json_num(report, "execs", -1), loss_execs);
+	check(scenario, "backlog_delivered", seen > 0, "%lld execs made with no agent delivered after restart", seen);
+	check(scenario, "nothing_silent", seen + lost_exec >= loss_execs && seen <= loss_execs,
+	      "%lld delivered + %lld lost >= %d execs", seen, lost_exec, loss_execs);
+	free(ev_text);
+}
+
 int main(int argc, char **argv) {
 	struct utsname u;
 	for (int i = 1; i < argc; i++) {
@@ -592,6 +631,7 @@ int main(int argc, char **argv) {
 	}
 	if (have_ringbuf) loss("loss-ring", "ring");
 	loss("loss-perf", "perf");
+	if (have_ringbuf) restart_pin("restart-pin");
 	printf(PREFIX "summary pass=%d fail=%d seconds=%.0f\n", passed, failed, now_s() - t0);
 	return failed ? 1 : 0;
 }
