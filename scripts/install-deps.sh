@@ -12,7 +12,9 @@ BUILD_PKGS=(
 )
 # openssh-server's postinst may try to start the system sshd (port 22); the SSH tests run
 # their own sshd on a free loopback port with their own config, so either way is fine.
-TEST_PKGS=( iproute2 procps python3 openssh-server openssh-client sshpass sudo )
+TEST_PKGS=( iproute2 procps python3 openssh-server openssh-client sshpass sudo
+  qemu-system-x86 busybox-static file   # kernel matrix (scripts/kernel-matrix.sh)
+  yamllint )                             # deploy/ manifest checks
 BENCH_PKGS=( auditd bpftrace )
 
 want=("${BUILD_PKGS[@]}")

@@ -1758,3 +1758,84 @@ TEST_F(E2E, OverflowIsReportedAsLostNeverSilentRingBuffer) { overflow_scenario({
 TEST_F(E2E, OverflowIsReportedAsLostNeverSilentPerfBuffer) { overflow_scenario({"--buffer", "perf"}); }
 
 }  // namespace
+
+namespace ktrail {
+namespace {
+
+// An agent restart with --pin: the programs stay attached and keep writing into the pinned ring
+// buffer while no agent runs; the next agent resumes it. Every exec made while no agent ran is
+// either delivered by the next agent or counted in one of its `lost` events, and drops the first
+// agent already reported are not reported again.
+TEST_F(E2E, RestartWithPinLosesNothingUnreported) {
+  const std::string pin = "/sys/fs/bpf/ktrail-e2e-" + marker_;
+  struct Unpin {
+    std::string dir;
+    ~Unpin() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } unpin{pin};
+  ExecCounter counter;  // independent count of every exec on the host, across both agents
+  std::string no_counter;
+  bool counting = counter.open(no_counter);
+  const std::vector<std::string> args = {"--pin", pin, "--events", "exec,exit", "--buffer", "ring",
+                                         "--buffer-mb", "1", "--wakeup-bytes", "65536"};
+  Agent first;
+  ASSERT_NO_FATAL_FAILURE(start_agent(first, args));
+  const int64_t t0 = agent_t0_;
+  EXPECT_NE(first.err().find("pinned the programs and ring buffer in " + pin), std::string::npos) << first.err();
+  HelperRun before;  // something for the first agent to deliver
+  ASSERT_NO_FATAL_FAILURE(run_helper({"exit", "0"}, before));
+  std::vector<json> ev1;
+  ASSERT_NO_FATAL_FAILURE(stop_agent(first, ev1, SIGTERM));
+
+  // No agent runs: 3000 execs overflow the 1 MiB ring.
+  const int n = 3000;
+  HelperRun run;
+  ASSERT_NO_FATAL_FAILURE(run_helper({"exec-loop", marker_, std::to_string(n)}, run));
+  ASSERT_EQ(run.report["execs"], n);
+
+  out_ = dir_ + "/events2.ndjson";
+  Agent second;
+  ASSERT_NO_FATAL_FAILURE(start_agent(second, args));
+  EXPECT_NE(second.err().find("resumed the pinned programs and ring buffer in " + pin), std::string::npos)
+      << second.err();
+  agent_t0_ = t0;  // records from the downtime predate the second agent
+  std::vector<json> ev2;
+  ASSERT_NO_FATAL_FAILURE(stop_agent(second, ev2, SIGTERM));
+  const uint64_t kernel_execs = counting ? counter.total() : 0;
+
+  std::set<uint32_t> children;
+  for (const auto &p : run.report["pids"]) children.insert(p.get<uint32_t>());
+  uint64_t seen = 0, lost1 = 0, lost2 = 0, all_execs = 0;
+  for (const auto *evs : {&ev1, &ev2}) {
+    for (const auto &e : *evs) {
+      const std::string action = e["event"]["action"];
+      if (action == "lost") {
+        EXPECT_EQ(e["ktrail"]["lost"]["source"], "kernel") << e.dump();
+        if (e["ktrail"]["lost"]["hook"] == "exec")
+          (evs == &ev1 ? lost1 : lost2) += e["ktrail"]["lost"]["count"].get<uint64_t>();
+        continue;
+      }
+      if (action == "exec" && e["event"]["outcome"] == "success") all_execs++;
+      if (action == "exec" && e.contains("process") && children.count(e["process"]["pid"].get<uint32_t>())) {
+        EXPECT_EQ(evs, &ev2) << "an exec made while no agent ran reached the first agent: " << e.dump();
+        seen++;
+      }
+    }
+  }
+  std::printf("e2e: %d execs while no agent ran: %llu delivered by the next agent, %llu reported lost "
+              "(first agent lost %llu); all execs seen %llu, counted by perf %llu\n",
+              n, (unsigned long long)seen, (unsigned long long)lost2, (unsigned long long)lost1,
+              (unsigned long long)all_execs, (unsigned long long)kernel_execs);
+  EXPECT_GT(seen, 0u) << "the resumed ring buffer delivered nothing from the downtime";
+  EXPECT_GT(lost2, 0u) << "3000 execs into a 1 MiB ring with no reader lost nothing?";
+  EXPECT_GE(seen + lost2, static_cast<uint64_t>(n)) << "execs made while no agent ran vanished unreported";
+  // Nothing reported twice: everything delivered plus everything reported lost, over both
+  // agents, is at most what the kernel executed.
+  if (counting)
+    EXPECT_LE(all_execs + lost1 + lost2, kernel_execs) << "more execs reported than the kernel performed";
+}
+
+}  // namespace
+}  // namespace ktrail

@@ -9,6 +9,7 @@ int main(int argc, char **argv) {
   if (cmd.exit_now) return cmd.exit_code;
   switch (cmd.kind) {
     case ktrail::Command::Run: return ktrail::run_command(cmd.run);
+    case ktrail::Command::Probe: return ktrail::probe_command(cmd.probe);
     case ktrail::Command::Version: std::printf("ktrail %s\n", KTRAIL_VERSION); return 0;
     case ktrail::Command::Verify: return ktrail::verify_command(cmd.verify);
     default: return ktrail::KTRAIL_EXIT_USAGE;

@@ -31,6 +31,9 @@ Command parse_command_line(int argc, const char *const *argv) {
   run->add_option("--drain-ms", o.drain_ms, "Drain the buffer at least this often")
       ->check(CLI::Range(1, 1000));
   run->add_option("--btf", o.btf, "Kernel BTF file for kernels without /sys/kernel/btf/vmlinux");
+  run->add_option("--pin", o.pin,
+                  "bpffs directory (e.g. /sys/fs/bpf/ktrail): keep the programs and ring buffer "
+                  "pinned across restarts, so nothing is lost between agents");
   run->add_option("--log-level", o.log_level, "Diagnostics on stderr")
       ->check(CLI::IsMember({"debug", "info", "warning", "error"}));
   run->add_option("--ssh-exe-names", o.ssh_exe_names,
@@ -50,6 +53,7 @@ Command parse_command_line(int argc, const char *const *argv) {
       ->check(CLI::Range(0u, 1000u));
   auto *version = app.add_subcommand("version", "Print the version");
   auto *verify = add_verify_command(app, cmd.verify);
+  auto *probe = add_probe_command(app, cmd.probe);
 
   try {
     app.parse(argc, argv);
@@ -63,6 +67,7 @@ Command parse_command_line(int argc, const char *const *argv) {
   if (run->parsed()) cmd.kind = Command::Run;
   if (version->parsed()) cmd.kind = Command::Version;
   if (verify->parsed()) cmd.kind = Command::Verify;
+  if (probe->parsed()) cmd.kind = Command::Probe;
   return cmd;
 }
 
@@ -97,6 +102,7 @@ Status to_loader_config(const RunOptions &o, LoaderConfig &c) {
   c.buffer_mb = o.buffer_mb;
   c.wakeup_bytes = o.wakeup_bytes;
   c.btf_path = o.btf;
+  c.pin_dir = o.pin;
   return Status::ok();
 }
 

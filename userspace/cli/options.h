@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "cli/verify.h"
+#include "cli/probe.h"
 #include "common/status.h"
 #include "loader/loader.h"
 #include "sinks/sink.h"
@@ -21,6 +22,7 @@ struct RunOptions {
   uint64_t wakeup_bytes = 256 * 1024;
   int drain_ms = 50;
   std::string btf;
+  std::string pin;  // bpffs directory to pin to / resume from
   std::string log_level = "info";
   std::vector<std::string> ssh_exe_names{"sshd", "sshd-session", "sshd-auth"};
   // Tamper-evident trail (README "Tamper-evident trail").
@@ -39,9 +41,10 @@ struct OutputClasses {
 OutputClasses output_classes(const RunOptions &o);
 
 struct Command {
-  enum Kind { None, Run, Version, Verify } kind = None;
+  enum Kind { None, Run, Version, Verify, Probe } kind = None;
   RunOptions run;
   VerifyArgs verify;
+  ProbeOptions probe;
   bool exit_now = false;  // --help or a parse error already printed
   int exit_code = 0;
 };

@@ -100,6 +100,8 @@ int run_command(const RunOptions &o) {
     KLOG_ERROR("%s", st.message.c_str());
     return st.code;
   }
+  // Resumed: drops the previous agent reported are not reported again; the rest are.
+  if (loader.resumed()) pipeline.set_drops_reported(loader.reported_drops());
   // Seed after attach: a process started in between is then seen either way.
   size_t seeded = enricher.seed();
   size_t ssh_seeded = enricher.seed_sessions();
@@ -157,6 +159,7 @@ int run_command(const RunOptions &o) {
   account();
   pipeline.tick(UINT64_MAX);
   pipeline.finish();  // the final checkpoint: a clean stop is not a cut trail
+  loader.save_reported_drops(pipeline.drops_reported());
   const auto &ps = pipeline.stats();
   KLOG_INFO("stopped: %llu events emitted, %llu undecodable, %llu write errors",
             static_cast<unsigned long long>(ps.emitted), static_cast<unsigned long long>(ps.decode_errors),

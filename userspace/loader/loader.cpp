@@ -2,11 +2,15 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <filesystem>
 
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
+#include <iterator>
 
 #include "common/log.h"
 #include "ktrail.skel.h"
@@ -30,6 +34,27 @@ int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap) {
   return 0;
 }
 
+// What a pinned set was created with; a resuming agent must match it exactly.
+struct PinMeta {
+  uint64_t magic;
+  uint64_t config;
+  uint64_t reported[KTRAIL_HOOK_MAX];
+  uint8_t variant[4];  // per kHookNames: 0 inactive, 1 tp_btf, 2 tracepoint
+  uint8_t pad[4];
+};
+constexpr uint64_t kPinMagic = 0x6b747261696c5031ull;  // "ktrailP1"
+
+uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
+  auto *p = static_cast<const unsigned char *>(data);
+  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+  return h;
+}
+
+void unpin_dir(const std::string &dir) {
+  std::error_code ec;
+  for (const auto &e : std::filesystem::directory_iterator(dir, ec)) unlink(e.path().c_str());
+}
+
 struct HookDef {
   const char *hook;        // tracepoint name, also BTF name suffix
   bpf_program *tp_btf;
@@ -38,6 +63,24 @@ struct HookDef {
 };
 
 }  // namespace
+
+PlanRequest plan_request(const LoaderConfig &cfg) {
+  PlanRequest r;
+  r.trace_exec = cfg.trace_exec;
+  r.trace_exit = cfg.trace_exit;
+  r.trace_cred = cfg.trace_cred;
+  r.trace_ssh = cfg.trace_ssh;
+  r.buffer = cfg.buffer;
+  r.hooks = cfg.hooks;
+  return r;
+}
+
+PlanKernel plan_kernel(const KernelFeatures &f) {
+  PlanKernel k;
+  k.ringbuf = f.ringbuf;
+  k.has_tp_btf = [&f](const std::string &hook) { return f.has_tp_btf(hook); };
+  return k;
+}
 
 Status classify_load_error(int err, const std::string &lockdown) {
   if (err == -EPERM || err == -EACCES) {
@@ -60,7 +103,12 @@ Loader::Loader() { libbpf_set_print(libbpf_print); }
 
 Loader::~Loader() {
   source_.reset();
-  for (void *l : links_) bpf_link__destroy(static_cast<bpf_link *>(l));
+  for (void *l : links_) {
+    // Pinned links outlive the agent: the programs keep writing into the pinned ring buffer.
+    if (!pin_dir_.empty()) bpf_link__disconnect(static_cast<bpf_link *>(l));
+    bpf_link__destroy(static_cast<bpf_link *>(l));
+  }
+  for (int fd : owned_fds_) close(fd);
   ktrail_bpf__destroy(skel_);
 }
 
@@ -82,13 +130,35 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
     if (!err.empty()) KLOG_WARN("%s", err.c_str());
   }
 
+  const AttachPlan plan = plan_attach(plan_request(cfg), plan_kernel(*features_));
+  if (!plan.buffer_problem.empty()) return Status::error(KTRAIL_EXIT_USAGE, plan.buffer_problem);
+  const bool use_perf = plan.use_perf;
+
+  // The pinned set must come from the same object and the same configuration.
+  size_t elf_size = 0;
+  const void *elf = ktrail_bpf__elf_bytes(&elf_size);
+  uint64_t config_hash = fnv1a(0xcbf29ce484222325ull, elf, elf_size);
+  uint64_t knobs[] = {cfg.trace_exec, cfg.trace_exit, cfg.trace_cred, static_cast<uint64_t>(cfg.hooks),
+                      cfg.buffer_mb, cfg.wakeup_bytes};
+  config_hash = fnv1a(config_hash, knobs, sizeof(knobs));
+  if (!cfg.pin_dir.empty()) {
+    if (use_perf) {
+      // A perf event array keeps pointing at the old agent's perf buffers, which nobody reads
+      // after it exits: resuming it would lose records silently.
+      KLOG_WARN("--pin needs the ring buffer; the perf buffer is not pinned (a restart leaves a gap)");
+    } else {
+      bool resumed = false;
+      if (Status s = resume(cfg, config_hash, cb, resumed); !s) return s;
+      if (resumed) return Status::ok();
+    }
+  }
+
   bpf_object_open_opts open_opts{};
   open_opts.sz = sizeof(open_opts);
   if (!cfg.btf_path.empty()) open_opts.btf_custom_path = cfg.btf_path.c_str();
   skel_ = ktrail_bpf__open_opts(&open_opts);
   if (!skel_) return Status::error(KTRAIL_EXIT_RUNTIME, std::string("opening the BPF object: ") + strerror(errno));
 
-  bool use_perf = cfg.buffer == BufferKind::Perf || (cfg.buffer == BufferKind::Auto && !features_->ringbuf);
   skel_->rodata->ktrail_use_perf = use_perf;
   skel_->rodata->ktrail_wakeup_bytes = cfg.wakeup_bytes;
   skel_->rodata->ktrail_agent_tgid = static_cast<uint32_t>(getpid());
@@ -116,14 +186,15 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
 
   HookDef defs[] = {
       {"sched_process_exec", skel_->progs.tp_btf__sched_process_exec,
-       skel_->progs.tracepoint__sched__sched_process_exec, cfg.trace_exec},
+       skel_->progs.tracepoint__sched__sched_process_exec, plan.hooks[0].wanted},
       {"sched_process_exit", skel_->progs.tp_btf__sched_process_exit,
-       skel_->progs.tracepoint__sched__sched_process_exit, cfg.trace_exit},
+       skel_->progs.tracepoint__sched__sched_process_exit, plan.hooks[1].wanted},
       {"sys_enter", skel_->progs.tp_btf__sys_enter, skel_->progs.tracepoint__raw_syscalls__sys_enter,
-       cfg.trace_cred || cfg.trace_exec || cfg.trace_ssh},
+       plan.hooks[2].wanted},
       {"sys_exit", skel_->progs.tp_btf__sys_exit, skel_->progs.tracepoint__raw_syscalls__sys_exit,
-       cfg.trace_cred || cfg.trace_exec || cfg.trace_ssh},
+       plan.hooks[3].wanted},
   };
+  static_assert(std::size(kHookNames) == 4, "defs[] follows kHookNames");
   const std::vector<PamProbe> pam_probes = {
       {skel_->progs.uprobe__pam_start, "pam_start", false},
       {skel_->progs.uretprobe__pam_authenticate, "pam_authenticate", true},
@@ -132,14 +203,11 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
       {skel_->progs.uretprobe__pam_close_session, "pam_close_session", true},
   };
   for (const auto &p : pam_probes) bpf_program__set_autoload(p.prog, cfg.trace_ssh);
-  // Attach plan. Both variants are loaded where both can be, so a failed tp_btf attach can
-  // still fall back at runtime; a variant the kernel lacks is never loaded (it would fail the
-  // whole object).
-  for (auto &d : defs) {
-    bool btf_ok = features_->has_tp_btf(d.hook) && cfg.hooks != HookMode::Tracepoint;
-    bool tp_ok = cfg.hooks != HookMode::TpBtf;
-    bpf_program__set_autoload(d.tp_btf, d.wanted && btf_ok);
-    bpf_program__set_autoload(d.tracepoint, d.wanted && tp_ok);
+  // Attach plan (plan_attach, shared with `ktrail probe`): which variants to load per hook.
+  for (size_t i = 0; i < std::size(defs); i++) {
+    const HookPlan &hp = plan.hooks[i];
+    bpf_program__set_autoload(defs[i].tp_btf, hp.wanted && hp.load_tp_btf);
+    bpf_program__set_autoload(defs[i].tracepoint, hp.wanted && hp.load_tracepoint);
   }
 
   int err = ktrail_bpf__load(skel_);
@@ -187,6 +255,11 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
     source_ = EventSource::ring_buffer(bpf_map__fd(skel_->maps.ktrail_rb), std::move(cb), terr);
   }
   if (!source_) return Status::error(KTRAIL_EXIT_RUNTIME, terr);
+  stats_fd_ = bpf_map__fd(skel_->maps.ktrail_stats);
+  if (!cfg.pin_dir.empty() && !use_perf) {
+    pin_dir_ = cfg.pin_dir;
+    pin_all(config_hash);
+  }
   return Status::ok();
 }
 
@@ -212,16 +285,108 @@ void Loader::attach_ssh(const LoaderConfig &cfg, const std::vector<PamProbe> &pr
   hooks_.push_back(st);
 }
 
+Status Loader::resume(const LoaderConfig &cfg, uint64_t config_hash, EventSource::Callback &cb, bool &resumed) {
+  const std::string &dir = cfg.pin_dir;
+  int meta = bpf_obj_get((dir + "/meta").c_str());
+  if (meta < 0) return Status::ok();  // nothing pinned yet
+  PinMeta m{};
+  uint32_t zero = 0;
+  int rb = bpf_obj_get((dir + "/ktrail_rb").c_str());
+  int stats = bpf_obj_get((dir + "/ktrail_stats").c_str());
+  bool ok = bpf_map_lookup_elem(meta, &zero, &m) == 0 && m.magic == kPinMagic && rb >= 0 && stats >= 0;
+  if (!ok || m.config != config_hash) {
+    KLOG_WARN("discarding the pinned state in %s: %s", dir.c_str(),
+              ok ? "made by another ktrail build or configuration" : "incomplete");
+    for (int fd : {meta, rb, stats})
+      if (fd >= 0) close(fd);
+    unpin_dir(dir);
+    return Status::ok();
+  }
+  std::string terr;
+  source_ = EventSource::ring_buffer(rb, std::move(cb), terr);
+  if (!source_) {
+    for (int fd : {meta, rb, stats}) close(fd);
+    return Status::error(KTRAIL_EXIT_RUNTIME, terr);
+  }
+  owned_fds_ = {meta, rb, stats};
+  meta_fd_ = meta;
+  stats_fd_ = stats;
+  for (size_t i = 0; i < std::size(kHookNames); i++) {
+    if (!m.variant[i]) continue;
+    hooks_.push_back({kHookNames[i], m.variant[i] == 1 ? "tp_btf" : "tracepoint", true, ""});
+  }
+  pin_dir_ = dir;
+  resumed_ = resumed = true;
+  KLOG_INFO("resumed the pinned programs and ring buffer in %s", dir.c_str());
+  return Status::ok();
+}
+
+void Loader::pin_all(uint64_t config_hash) {
+  const std::string dir = pin_dir_;
+  mkdir(dir.c_str(), 0700);
+  unpin_dir(dir);
+  PinMeta m{};
+  m.magic = kPinMagic;
+  m.config = config_hash;
+  for (const auto &h : hooks_)
+    for (size_t i = 0; i < std::size(kHookNames); i++)
+      if (h.attached && h.hook == kHookNames[i]) m.variant[i] = h.variant == "tp_btf" ? 1 : 2;
+  std::string err;
+  size_t li = 0;
+  for (void *l : links_) {
+    std::string p = dir + "/link_" + std::to_string(li++);
+    if (bpf_link__pin(static_cast<bpf_link *>(l), p.c_str()) != 0) err = "link " + p + ": " + strerror(errno);
+  }
+  if (err.empty() && bpf_map__pin(skel_->maps.ktrail_rb, (dir + "/ktrail_rb").c_str()) != 0)
+    err = std::string("ring buffer: ") + strerror(errno);
+  if (err.empty() && bpf_map__pin(skel_->maps.ktrail_stats, (dir + "/ktrail_stats").c_str()) != 0)
+    err = std::string("counters: ") + strerror(errno);
+  if (err.empty()) {
+    meta_fd_ = bpf_map_create(BPF_MAP_TYPE_ARRAY, "ktrail_meta", sizeof(uint32_t), sizeof(PinMeta), 1, nullptr);
+    uint32_t zero = 0;
+    if (meta_fd_ < 0 || bpf_map_update_elem(meta_fd_, &zero, &m, BPF_ANY) != 0 ||
+        bpf_obj_pin(meta_fd_, (dir + "/meta").c_str()) != 0)
+      err = std::string("metadata: ") + strerror(errno);
+    if (meta_fd_ >= 0) owned_fds_.push_back(meta_fd_);
+  }
+  if (!err.empty()) {
+    // Unpinned, the programs detach when this agent exits: a restart leaves a gap.
+    KLOG_WARN("cannot pin to %s (%s): a restart will not resume", dir.c_str(), err.c_str());
+    unpin_dir(dir);
+    pin_dir_.clear();
+    return;
+  }
+  KLOG_INFO("pinned the programs and ring buffer in %s", dir.c_str());
+}
+
+std::vector<uint64_t> Loader::reported_drops() const {
+  std::vector<uint64_t> out(KTRAIL_HOOK_MAX, 0);
+  PinMeta m{};
+  uint32_t zero = 0;
+  if (resumed_ && meta_fd_ >= 0 && bpf_map_lookup_elem(meta_fd_, &zero, &m) == 0)
+    out.assign(m.reported, m.reported + KTRAIL_HOOK_MAX);
+  return out;
+}
+
+void Loader::save_reported_drops(const std::vector<uint64_t> &reported) {
+  if (pin_dir_.empty() || meta_fd_ < 0) return;
+  PinMeta m{};
+  uint32_t zero = 0;
+  if (bpf_map_lookup_elem(meta_fd_, &zero, &m) != 0) return;
+  for (size_t i = 0; i < KTRAIL_HOOK_MAX && i < reported.size(); i++) m.reported[i] = reported[i];
+  bpf_map_update_elem(meta_fd_, &zero, &m, BPF_ANY);
+}
+
 std::vector<HookCounters> Loader::read_counters() const {
   std::vector<HookCounters> out(KTRAIL_HOOK_MAX);
-  if (!skel_) return out;
+  if (stats_fd_ < 0) return out;
   int ncpu = libbpf_num_possible_cpus();
   if (ncpu <= 0) return out;
   struct Stats {
     uint64_t emitted, dropped;
   };
   std::vector<Stats> vals(ncpu);
-  int fd = bpf_map__fd(skel_->maps.ktrail_stats);
+  int fd = stats_fd_;
   for (uint32_t k = 0; k < KTRAIL_HOOK_MAX; k++) {
     if (bpf_map_lookup_elem(fd, &k, vals.data()) != 0) continue;
     for (auto &v : vals) {

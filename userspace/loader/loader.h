@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "loader/plan.h"
 #include "loader/probe.h"
 #include "loader/ssh_probes.h"
 #include "loader/transport.h"
@@ -14,9 +15,6 @@
 struct ktrail_bpf;
 
 namespace ktrail {
-
-enum class BufferKind { Auto, Ring, Perf };
-enum class HookMode { Auto, TpBtf, Tracepoint };
 
 struct LoaderConfig {
   bool trace_exec = true;  // exec + failed exec
@@ -31,6 +29,9 @@ struct LoaderConfig {
   bool trace_ssh = false;
   std::vector<std::string> ssh_exe_names{"sshd", "sshd-session", "sshd-auth"};
   std::string proc_root = "/proc";   // where sshd's libpam is looked up
+  // bpffs directory: programs, ring buffer and counters stay pinned there when the agent stops,
+  // so the next agent with the same configuration resumes them (ring buffer only).
+  std::string pin_dir;
 };
 
 struct HookStatus {
@@ -59,6 +60,12 @@ class Loader {
   // Per-hook counters summed over CPUs, indexed by enum ktrail_hook_id.
   std::vector<HookCounters> read_counters() const;
   const char *buffer_name() const { return source_ ? source_->name() : "none"; }
+  // --pin: true if this agent resumed the pinned programs and buffer of a previous one.
+  bool resumed() const { return resumed_; }
+  // Drop counts the previous agent already reported (zeros unless resumed).
+  std::vector<uint64_t> reported_drops() const;
+  // Persists what this agent reported, for the next one (no-op without a pin).
+  void save_reported_drops(const std::vector<uint64_t> &reported);
 
  private:
   void attach_ssh(const LoaderConfig &cfg, const std::vector<PamProbe> &probes);
@@ -67,7 +74,18 @@ class Loader {
   std::unique_ptr<EventSource> source_;
   std::vector<HookStatus> hooks_;
   std::vector<void *> links_;
+  std::string pin_dir_;  // non-empty once everything is pinned there
+  bool resumed_ = false;
+  int stats_fd_ = -1;
+  int meta_fd_ = -1;
+  std::vector<int> owned_fds_;
+  Status resume(const LoaderConfig &cfg, uint64_t config_hash, EventSource::Callback &cb, bool &resumed);
+  void pin_all(uint64_t config_hash);
 };
+
+// The plan inputs for this configuration and kernel (the PlanKernel refers to `features`).
+PlanRequest plan_request(const LoaderConfig &cfg);
+PlanKernel plan_kernel(const KernelFeatures &features);
 
 // Maps a load failure to an exit code and an actionable message (unit tested).
 Status classify_load_error(int err, const std::string &lockdown);

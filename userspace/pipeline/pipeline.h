@@ -32,6 +32,9 @@ class Pipeline {
   // `lost` events. source: "kernel" or "perf_buffer".
   void account_drops(const std::vector<uint64_t> &dropped_per_hook, const char *source);
   void account_transport_lost(uint64_t cumulative);
+  // Kernel drops already reported (by this agent, or by the one whose pinned state it resumed).
+  const std::vector<uint64_t> &drops_reported() const { return drops_seen_; }
+  void set_drops_reported(std::vector<uint64_t> v) { drops_seen_ = std::move(v); }
   void emit(Event &e);
   // Emits derived events whose wait is over (CLOCK_BOOTTIME ns; UINT64_MAX: all, at exit).
   void tick(uint64_t now_boot_ns);
