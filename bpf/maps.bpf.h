@@ -15,6 +15,9 @@ const volatile __u64 ktrail_wakeup_bytes __weak = 262144; /* wake the agent past
 const volatile __u32 ktrail_agent_tgid __weak = 0;        /* never trace the agent itself */
 const volatile __u32 ktrail_trace_cred __weak = 1;        /* --events cred */
 const volatile __u32 ktrail_trace_exec_failed __weak = 1; /* --events exec */
+/* Hierarchy id of cgroup2 (cgrp_dfl_root is set up first, so 0); on hybrid hosts the v1
+ * hierarchies' ids do not match bpf_get_current_cgroup_id(). */
+const volatile __s32 ktrail_cgroup2_hierarchy __weak = 0;
 
 struct ktrail_hook_stats {
 	__u64 emitted;
@@ -45,6 +48,7 @@ union ktrail_scratch {
 	struct ktrail_exec_failed exec_failed;
 	struct ktrail_exit exit;
 	struct ktrail_cred cred;
+	struct ktrail_cgroup cgroup;
 };
 
 struct {

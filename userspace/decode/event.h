@@ -2,8 +2,11 @@
 // agent adds (enrichment, sequence).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "common/identity.h"
 
 namespace ktrail {
 
@@ -68,6 +71,11 @@ struct Event {
   std::string user_name, real_user_name, group_name, real_group_name;
   std::string audit_user_name;
   bool args_from_table = false;  // non-exec events: args from the process table
+
+  // ---- identity (enrich/identity): shared immutable snapshots, null when unknown ----
+  std::shared_ptr<const ContainerInfo> container;
+  std::shared_ptr<const CloudInfo> cloud;
+  LeaderInfo entry_leader, session_leader;  // pid 0 = unknown
 };
 
 }  // namespace ktrail

@@ -107,6 +107,8 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
        cfg.trace_cred || cfg.trace_exec},
       {"sys_exit", skel_->progs.tp_btf__sys_exit, skel_->progs.tracepoint__raw_syscalls__sys_exit,
        cfg.trace_cred || cfg.trace_exec},
+      {"cgroup_mkdir", skel_->progs.tp_btf__cgroup_mkdir, skel_->progs.tracepoint__cgroup__cgroup_mkdir,
+       cfg.trace_cgroup},
   };
   // Attach plan. Both variants are loaded where both can be, so a failed tp_btf attach can
   // still fall back at runtime; a variant the kernel lacks is never loaded (it would fail the

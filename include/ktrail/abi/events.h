@@ -32,6 +32,7 @@ enum ktrail_event_type {
 	KTRAIL_EV_EXEC_FAILED = 2, /* execve/execveat returned an error */
 	KTRAIL_EV_EXIT = 3,        /* last thread of a process exited */
 	KTRAIL_EV_CRED = 4,        /* setuid family, setgroups, capset: one per call */
+	KTRAIL_EV_CGROUP = 5,      /* cgroup2 directory created: agent-internal, keeps id -> path */
 	KTRAIL_EV_TYPE_MAX,
 };
 
@@ -41,6 +42,7 @@ enum ktrail_hook_id {
 	KTRAIL_HOOK_EXEC_FAILED = 1,
 	KTRAIL_HOOK_EXIT = 2,
 	KTRAIL_HOOK_CRED = 3,
+	KTRAIL_HOOK_CGROUP = 4,
 	KTRAIL_HOOK_MAX = 16,
 };
 
@@ -158,6 +160,24 @@ struct ktrail_cred {
 	__u32 groups[KTRAIL_MAX_GROUPS]; /* setgroups: first requested gids */
 };
 
+/* ktrail_cgroup.op */
+enum ktrail_cgroup_op {
+	KTRAIL_CGROUP_MKDIR = 1,
+};
+
+/* KTRAIL_EV_CGROUP: a cgroup on the cgroup2 (default) hierarchy was created. The agent keeps
+ * id -> path from these, so a container that is gone before its events are processed is still
+ * identified. Not an output event. */
+struct ktrail_cgroup {
+	struct ktrail_header hdr;
+	__u64 id;          /* kernfs node id: bpf_get_current_cgroup_id() of tasks inside it */
+	__u32 op;          /* enum ktrail_cgroup_op */
+	__u32 level;       /* depth below the hierarchy root */
+	__u32 path_len;    /* bytes used in path, NUL excluded */
+	__u32 _pad0;
+	char path[KTRAIL_PATH_MAX]; /* relative to the hierarchy root: "/libpod_parent/libpod-<id>" */
+};
+
 #ifndef __KTRAIL_BPF__
 #ifdef __cplusplus
 static_assert(sizeof(struct ktrail_header) % 8 == 0, "header size");
@@ -165,6 +185,7 @@ static_assert(sizeof(struct ktrail_exec) % 8 == 0, "exec size");
 static_assert(sizeof(struct ktrail_exec_failed) % 8 == 0, "exec_failed size");
 static_assert(sizeof(struct ktrail_exit) % 8 == 0, "exit size");
 static_assert(sizeof(struct ktrail_cred) % 8 == 0, "cred size");
+static_assert(sizeof(struct ktrail_cgroup) % 8 == 0, "cgroup size");
 #endif
 #endif
 
