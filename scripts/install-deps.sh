@@ -10,7 +10,9 @@ BUILD_PKGS=(
   libelf-dev zlib1g-dev libzstd-dev
   libcli11-dev nlohmann-json3-dev libgtest-dev libssl-dev
 )
-TEST_PKGS=( iproute2 procps python3 )
+TEST_PKGS=( iproute2 procps python3
+  podman runc containerd busybox-static openssl  # tests/containers, TLS test servers
+)
 BENCH_PKGS=( auditd bpftrace )
 
 want=("${BUILD_PKGS[@]}")

@@ -1,5 +1,7 @@
 #include "enrich/identity.h"
 
+#include <sys/stat.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -73,6 +75,11 @@ IdentityEnricher::IdentityEnricher(IdentityConfig cfg)
       docker_(cfg_.containers ? cfg_.docker_sockets : std::vector<std::string>{}),
       cloud_(cfg_.cloud, cfg_.cloud_endpoint, cfg_.cloud_timeout_ms) {
   cgroups_ = CgroupMap(CgroupMap::find_cgroup2_root(cfg_.sys_fs_cgroup, layout_));
+  struct stat st;
+  if (stat((cfg_.proc_root + "/1/root").c_str(), &st) == 0 || stat("/", &st) == 0) {
+    host_root_dev_ = st.st_dev;
+    host_root_ino_ = st.st_ino;
+  }
   if (cfg_.kube_auto) kube_config_defaults(cfg_.kube);
   if (cfg_.containers && cfg_.kube.enabled()) kube_ = std::make_unique<KubeWatcher>(cfg_.kube, pods_);
 }
@@ -209,12 +216,34 @@ std::shared_ptr<const ContainerInfo> IdentityEnricher::resolve(uint64_t cgroup_i
 
 void IdentityEnricher::container_names(Event &e) {
   const ContainerInfo &c = *e.container;
-  auto &u = users_[c.runtime + "/" + c.id];
+  std::string ckey = c.runtime + "/" + c.id;
+  // The root directory identifies the filesystem whose /etc names the ids. The runtime's
+  // setup process runs in the container's cgroup before pivot_root: on the host's root, its
+  // ids are the host's, so the host names already set stay.
+  std::string pid_root = cfg_.proc_root + "/" + std::to_string(e.proc.pid) + "/root";
+  struct stat st;
+  std::string key;
+  bool alive = stat(pid_root.c_str(), &st) == 0;
+  if (alive) {
+    if (st.st_dev == host_root_dev_ && st.st_ino == host_root_ino_) return;
+    key = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+    if (last_root_.size() > 4096) last_root_.clear();
+    last_root_[ckey] = {key, pid_root};
+  } else {
+    // Gone already: the names this container's files gave last time.
+    auto it = last_root_.find(ckey);
+    if (it == last_root_.end()) {
+      e.user_name.clear(), e.real_user_name.clear(), e.group_name.clear(), e.real_group_name.clear();
+      return;
+    }
+    key = it->second.first;
+  }
   if (users_.size() > 4096) users_.clear();
-  // Any live process of the container shows its /etc; the cache survives the process.
-  std::string root = cfg_.proc_root + "/" + std::to_string(e.proc.pid) + "/root/etc/";
-  u.passwd.set_path(root + "passwd");
-  u.group.set_path(root + "group");
+  auto &u = users_[key];
+  if (alive) {
+    u.passwd.set_path(pid_root + "/etc/passwd");
+    u.group.set_path(pid_root + "/etc/group");
+  }
   const Creds &cr = e.proc.creds;
   e.user_name = u.passwd.lookup(cr.euid);
   e.real_user_name = u.passwd.lookup(cr.uid);

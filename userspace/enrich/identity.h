@@ -76,7 +76,9 @@ class IdentityEnricher {
   bool cloud_checked_ = false;
   std::unordered_map<uint64_t, Entry> by_cgroup_;
   std::unordered_map<uint32_t, Entry> by_pid_;  // v1-only hosts: the cgroup id says nothing
-  std::unordered_map<std::string, ContainerUsers> users_;
+  std::unordered_map<std::string, ContainerUsers> users_;  // root dir dev:ino -> names
+  std::unordered_map<std::string, std::pair<std::string, std::string>> last_root_;  // container -> key
+  uint64_t host_root_dev_ = 0, host_root_ino_ = 0;
 };
 
 // Fills process.entry_leader / session_leader from the process table (pure, unit tested).
