@@ -75,6 +75,10 @@ std::vector<Layout> host_layouts() {
        {F(ktrail_cred, hdr), F(ktrail_cred, ret), F(ktrail_cred, args), F(ktrail_cred, cap_req),
         F(ktrail_cred, cap_old), F(ktrail_cred, cap_new), F(ktrail_cred, old_creds),
         F(ktrail_cred, syscall), F(ktrail_cred, ngroups), F(ktrail_cred, groups)}},
+      {"ktrail_cgroup",
+       sizeof(ktrail_cgroup),
+       {F(ktrail_cgroup, hdr), F(ktrail_cgroup, id), F(ktrail_cgroup, op), F(ktrail_cgroup, level),
+        F(ktrail_cgroup, path_len), F(ktrail_cgroup, _pad0), F(ktrail_cgroup, path)}},
       {"ktrail_hook_stats",
        sizeof(mirror_hook_stats),
        {F(mirror_hook_stats, emitted), F(mirror_hook_stats, dropped)}},
@@ -144,7 +148,7 @@ TEST_F(AbiLayout, ScratchUnionHoldsTheLargestRecord) {
   __s32 id = btf__find_by_name_kind(btf_, "ktrail_scratch", BTF_KIND_UNION);
   ASSERT_GT(id, 0);
   size_t largest = std::max({sizeof(ktrail_exec), sizeof(ktrail_exec_failed), sizeof(ktrail_exit),
-                             sizeof(ktrail_cred)});
+                             sizeof(ktrail_cred), sizeof(ktrail_cgroup)});
   EXPECT_EQ(btf__type_by_id(btf_, id)->size, largest);
 }
 
@@ -158,6 +162,7 @@ TEST(AbiConstants, PowersOfTwoTheVerifierRelies) {
   EXPECT_EQ(offsetof(ktrail_exec_failed, hdr), 0u);
   EXPECT_EQ(offsetof(ktrail_exit, hdr), 0u);
   EXPECT_EQ(offsetof(ktrail_cred, hdr), 0u);
+  EXPECT_EQ(offsetof(ktrail_cgroup, hdr), 0u);
 }
 
 }  // namespace

@@ -59,6 +59,7 @@ bool valid_ctr_id(std::string_view s) {
 
 // Top-level cgroups that are not containerd namespaces.
 bool reserved_top(std::string_view c) {
+  if (c == "k8s.io") return false;  // containerd's CRI namespace: a dot, but no systemd unit
   static const std::string_view reserved[] = {"docker", "kubepods", "libpod_parent", "machine",
                                               "lxc", "podman", "crio", "ecs", "garden", "buildkit_parent"};
   for (auto r : reserved)
