@@ -199,6 +199,7 @@ class Containers : public ::testing::Test {
     sh("rm -rf " + dir_);
     for (const auto &id : ids_) sh("rm -rf /run/runc/" + id + " /run/containerd/runc/default/" + id);
     for (const auto &d : created_) sh("rm -rf " + d);
+    if (!::testing::UnitTest::GetInstance()->Failed()) unlink("/tmp/ktrail-ct-cmd.log");
     for (const char *h : {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"}) {
       remove_cgroups(h, ids_);
       (void)!rmdir((std::string(h) + "/libpod_parent/conmon").c_str());  // only if empty

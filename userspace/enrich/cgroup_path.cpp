@@ -57,15 +57,14 @@ bool valid_ctr_id(std::string_view s) {
   return true;
 }
 
-// Top-level cgroups that are not containerd namespaces.
-bool reserved_top(std::string_view c) {
-  if (c == "k8s.io") return false;  // containerd's CRI namespace: a dot, but no systemd unit
-  static const std::string_view reserved[] = {"docker", "kubepods", "libpod_parent", "machine",
-                                              "lxc", "podman", "crio", "ecs", "garden", "buildkit_parent"};
-  for (auto r : reserved)
-    if (c == r) return true;
-  // systemd units and slices, and cgroup control files never appear as plain names
-  return c.find('.') != std::string_view::npos || c.find('@') != std::string_view::npos;
+// containerd namespaces that create /<namespace>/<id> cgroups (ctr and nerdctl use "default",
+// the CRI plugin "k8s.io", dockerd "moby", buildkit "buildkit"). A looser rule (any two-level
+// path) claims unrelated cgroups such as a test harness's /<name>/<random hex>.
+bool containerd_namespace(std::string_view c) {
+  static const std::string_view known[] = {"default", "k8s.io", "moby", "buildkit"};
+  for (auto k : known)
+    if (c == k) return true;
+  return false;
 }
 
 }  // namespace
@@ -117,8 +116,7 @@ CgroupIdentity parse_cgroup_path(std::string_view path) {
     }
   }
   // Plain containerd (ctr, nerdctl with cgroupfs): /<namespace>/<id>[/...]
-  if (comps.size() >= 2 && id.pod_uid.empty() && !reserved_top(comps[0]) && valid_ctr_id(comps[0]) &&
-      valid_ctr_id(comps[1])) {
+  if (comps.size() >= 2 && id.pod_uid.empty() && containerd_namespace(comps[0]) && valid_ctr_id(comps[1])) {
     id.runtime = "containerd";
     id.ctr_namespace = std::string(comps[0]);
     id.container_id = std::string(comps[1]);
