@@ -291,11 +291,16 @@ TEST_F(Containers, PodmanExecCarriesIdNameImageLabelsAndContainerUsers) {
   ASSERT_EQ(sh("podman create --name ktrail-ct-named --label app=probe --label tier=e2e --user 1:1 " +
                std::string(kImage) + " /probe 700", &id), 0);
   ids_.push_back(id);
+  // Metadata is fetched in the background, never waited for: the agent learns a container from
+  // the Engine API's /events stream ("create") and from its cgroup's creation. A pause between
+  // create and start gives that path time on a loaded 2-vCPU machine, so the first exec
+  // deterministically has it; without it the exec may carry only id and runtime (by design).
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   ASSERT_EQ(sh("podman start -a " + id), 0);
   auto evs = stop_agent();
   auto execs = probe_events(evs, "exec", "700");
   ASSERT_EQ(execs.size(), 1u) << "events: " << evs.size();
-  const json &e = execs[0];
+  json e = execs[0];  // a copy: operator[] on a missing key must fail the test, not crash it
   ASSERT_TRUE(e.contains("container")) << e.dump();
   EXPECT_EQ(e["container"]["id"], id);
   EXPECT_EQ(e["container"]["runtime"], "podman");
@@ -312,7 +317,7 @@ TEST_F(Containers, PodmanExecCarriesIdNameImageLabelsAndContainerUsers) {
   // The exit event of the same process carries the same identity.
   uint32_t pid = e["process"]["pid"];
   bool exit_seen = false;
-  for (const auto &x : probe_events(evs, "exit", ""))
+  for (json x : probe_events(evs, "exit", ""))
     if (x["process"]["pid"] == pid) {
       exit_seen = true;
       EXPECT_EQ(x["container"]["id"], id);
@@ -333,23 +338,23 @@ TEST_F(Containers, ContainerExitingWithin100msIsStillIdentified) {
   auto evs = stop_agent();
   auto execs = probe_events(evs, "exec", "0");
   ASSERT_EQ(execs.size(), 1u);
-  const json &e = execs[0];
+  json e = execs[0];  // a copy: operator[] on a missing key must fail the test, not crash it
   EXPECT_EQ(e["container"]["id"], id);
   EXPECT_EQ(e["container"]["runtime"], "podman");
   uint32_t pid = e["process"]["pid"];
-  const json *exit_ev = nullptr;
+  json exit_ev;
   for (const auto &x : evs)
-    if (x["event"]["action"] == "exit" && x.contains("process") && x["process"]["pid"] == pid) exit_ev = &x;
-  ASSERT_NE(exit_ev, nullptr);
-  EXPECT_EQ((*exit_ev)["container"]["id"], id);
+    if (x.at("event").at("action") == "exit" && x.contains("process") && x.at("process").at("pid") == pid) exit_ev = x;
+  ASSERT_FALSE(exit_ev.is_null());
+  EXPECT_EQ(exit_ev["container"]["id"], id);
   // It really was short-lived: exec to exit within 100 ms (event timestamps).
   auto ns = [](const json &ev) {
-    std::string t = ev["@timestamp"];
+    std::string t = ev.at("@timestamp");
     struct tm tm {};
     strptime(t.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
     return static_cast<int64_t>(timegm(&tm)) * 1000000000ll + std::stoll(t.substr(20, 9));
   };
-  EXPECT_LT(ns(*exit_ev) - ns(e), 100000000ll);
+  EXPECT_LT(ns(exit_ev) - ns(e), 100000000ll);
   struct stat st;
   EXPECT_NE(stat(("/sys/fs/cgroup/unified/libpod_parent/libpod-" + id).c_str(), &st), 0)
       << "cgroup still exists; the test would not prove the kernel-side record";
@@ -363,7 +368,7 @@ TEST_F(Containers, ContainerdCtrExecHasIdAndRuntime) {
   auto evs = stop_agent();
   auto execs = probe_events(evs, "exec", "300");
   ASSERT_EQ(execs.size(), 1u);
-  const json &e = execs[0];
+  json e = execs[0];  // a copy: operator[] on a missing key must fail the test, not crash it
   EXPECT_EQ(e["container"], json({{"id", id}, {"runtime", "containerd"}}));
   // Plain containerd has no Engine API: no name, and the user names still come from the
   // container's /etc (root is root in both).
