@@ -19,6 +19,9 @@ const volatile __u32 ktrail_trace_ssh __weak = 0;         /* --events ssh */
 /* --ssh-exe-names as comm values (16 bytes, NUL padded), compared as two u64 words. */
 const volatile __u64 ktrail_ssh_comms[KTRAIL_SSH_COMMS][2] __weak = {};
 const volatile __u32 ktrail_ssh_ncomms __weak = 0;
+/* Hierarchy id of cgroup2 (cgrp_dfl_root is set up first, so 0); on hybrid hosts the v1
+ * hierarchies' ids do not match bpf_get_current_cgroup_id(). */
+const volatile __s32 ktrail_cgroup2_hierarchy __weak = 0;
 
 struct ktrail_hook_stats {
 	__u64 emitted;
@@ -52,6 +55,7 @@ union ktrail_scratch {
 	struct ktrail_ssh_accept ssh_accept;
 	struct ktrail_ssh_log ssh_log;
 	struct ktrail_ssh_pam ssh_pam;
+	struct ktrail_cgroup cgroup;
 };
 
 struct {

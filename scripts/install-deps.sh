@@ -14,7 +14,8 @@ BUILD_PKGS=(
 # their own sshd on a free loopback port with their own config, so either way is fine.
 TEST_PKGS=( iproute2 procps python3 openssh-server openssh-client sshpass sudo
   qemu-system-x86 busybox-static file   # kernel matrix (scripts/kernel-matrix.sh)
-  yamllint )                             # deploy/ manifest checks
+  yamllint                              # deploy/ manifest checks
+  podman runc containerd openssl )      # tests/containers, TLS test servers
 BENCH_PKGS=( auditd bpftrace )
 
 want=("${BUILD_PKGS[@]}")

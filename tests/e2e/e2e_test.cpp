@@ -207,7 +207,27 @@ json id_obj(uint32_t id, const std::string &name) {
 
 struct Env {
   std::string host_name, host_id;
+  json host_extra = json::object();  // host.boot / host.os, read here independently of the agent
 };
+
+// os-release value, unquoted (only the plain and double-quoted forms appear on test hosts).
+std::string os_release(const std::string &key) {
+  std::istringstream in(read_file("/etc/os-release"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key + "=", 0) != 0) continue;
+    std::string v = line.substr(key.size() + 1);
+    if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+    return v;
+  }
+  return "";
+}
+
+json host_json(const Env &env) {
+  json h = {{"name", env.host_name}, {"id", env.host_id}};
+  h.update(env.host_extra);
+  return h;
+}
 
 // The skeleton every process event shares; volatile fields (@timestamp, sequence, start) are
 // null here and filled in by check_event after it validated them.
@@ -221,7 +241,7 @@ json base_event(const Env &env, const ProcFacts &p, const std::string &action, c
                 {"action", action},
                 {"outcome", success ? "success" : "failure"},
                 {"sequence", nullptr}};
-  e["host"] = {{"name", env.host_name}, {"id", env.host_id}};
+  e["host"] = host_json(env);
   json proc = {{"pid", p.pid}, {"thread", {{"id", p.tid ? p.tid : p.pid}}}, {"name", p.comm}};
   if (!p.exe.empty()) proc["executable"] = p.exe;
   if (with_args) {
@@ -329,6 +349,36 @@ void check_event(const json &actual, json expected, int64_t t0, int64_t t1, cons
     EXPECT_GE(start, t0 - kSlackNs) << "process started before the helper ran";
     EXPECT_LE(start, ts) << "process.start after the event";
     expected["process"]["start"] = actual["process"]["start"];
+  }
+  // Leaders (process.session_leader / entry_leader): the helper runs in this test's session
+  // (or its own, when it called setsid), so its session leader is ours or itself; the entry
+  // leader is one of our ancestors (or us).
+  if (expected.contains("process") && actual.contains("process")) {
+    const json &ap = actual["process"];
+    if (ap.contains("session_leader")) {
+      uint32_t sl = ap["session_leader"]["pid"];
+      // The helper calls setsid() and forks: its child's leader is then the helper (its parent).
+      EXPECT_TRUE(sl == static_cast<uint32_t>(getsid(0)) || sl == ap["pid"].get<uint32_t>() ||
+                  sl == ap["parent"]["pid"].get<uint32_t>())
+          << ap.dump();
+      expected["process"]["session_leader"] = ap["session_leader"];
+    }
+    if (ap.contains("entry_leader")) {
+      uint32_t want = ap["entry_leader"]["pid"];
+      bool ancestor = false;
+      for (pid_t p = getpid(); p > 1 && !ancestor;) {
+        ancestor = static_cast<uint32_t>(p) == want;
+        std::string st = read_file("/proc/" + std::to_string(p) + "/stat");
+        auto r = st.rfind(')');
+        if (r == std::string::npos) break;
+        std::istringstream in(st.substr(r + 2));
+        std::string state;
+        in >> state >> p;
+      }
+      EXPECT_TRUE(ancestor || want == static_cast<uint32_t>(ap["pid"])) << "entry leader " << want
+                                                                       << " is not an ancestor: " << ap.dump();
+      expected["process"]["entry_leader"] = ap["entry_leader"];
+    }
   }
   EXPECT_EQ(actual, expected) << "diff (expected -> actual): " << json::diff(expected, actual).dump()
                               << "\n  actual: " << actual.dump();
@@ -573,6 +623,9 @@ class E2E : public ::testing::Test {
     ASSERT_EQ(uname(&u), 0);
     env_.host_name = u.nodename;
     env_.host_id = first_line("/etc/machine-id");
+    env_.host_extra = {{"boot", {{"id", first_line("/proc/sys/kernel/random/boot_id")}}},
+                       {"os", {{"type", "linux"}, {"kernel", u.release}, {"name", os_release("NAME")},
+                               {"version", os_release("VERSION_ID")}, {"family", os_release("ID")}}}};
     driver_comm_ = first_line("/proc/self/comm");
     driver_exe_ = self_exe();
   }
@@ -638,7 +691,7 @@ class E2E : public ::testing::Test {
       ASSERT_TRUE(j.contains("event") && j["event"].contains("sequence")) << line;
       ASSERT_EQ(j["event"]["sequence"], lineno) << "sequence gap or disorder at line " << lineno;
       EXPECT_EQ(j["event"]["kind"], "event") << line;
-      EXPECT_EQ(j["host"], json({{"name", env_.host_name}, {"id", env_.host_id}})) << line;
+      EXPECT_EQ(j["host"], host_json(env_)) << line;
       int64_t ts = 0;
       EXPECT_TRUE(parse_rfc3339(j["@timestamp"], ts)) << line;
       EXPECT_GE(ts, agent_t0_ - kSlackNs) << line;
@@ -890,7 +943,7 @@ TEST_F(E2E, ExecArgsRingBuffer) {
   EXPECT_TRUE(contains(agent.ready_line(), "tracing via ringbuf;")) << agent.ready_line();
   EXPECT_TRUE(contains(agent.ready_line(),
                        "hooks: sched_process_exec=tp_btf, sched_process_exit=tp_btf, "
-                       "sys_enter=tp_btf, sys_exit=tp_btf"))
+                       "sys_enter=tp_btf, sys_exit=tp_btf, cgroup_mkdir=tp_btf"))
       << agent.ready_line();
 }
 
@@ -921,7 +974,7 @@ TEST_F(E2E, ExecArgsClassicTracepointsMountsTracefs) {
                                              tracefs_mounted_by_agent));
   EXPECT_TRUE(contains(agent.ready_line(),
                        "hooks: sched_process_exec=tracepoint, sched_process_exit=tracepoint, "
-                       "sys_enter=tracepoint, sys_exit=tracepoint"))
+                       "sys_enter=tracepoint, sys_exit=tracepoint, cgroup_mkdir=tracepoint"))
       << agent.ready_line();
   EXPECT_FALSE(contains(agent.err(), "cannot mount")) << agent.err();
   EXPECT_FALSE(contains(agent.err(), "warning")) << agent.err();
@@ -1219,7 +1272,7 @@ TEST_F(E2E, SyscallEventsViaClassicTracepoints) {
   ASSERT_NO_FATAL_FAILURE(start_agent(agent, {"--hooks", "tracepoint"}, /*without_tracefs=*/true));
   EXPECT_TRUE(contains(agent.ready_line(),
                        "hooks: sched_process_exec=tracepoint, sched_process_exit=tracepoint, "
-                       "sys_enter=tracepoint, sys_exit=tracepoint"))
+                       "sys_enter=tracepoint, sys_exit=tracepoint, cgroup_mkdir=tracepoint"))
       << agent.ready_line();
   HelperRun fail, cred, compat;
   const bool ia32 = ia32_syscalls_available();
@@ -1463,7 +1516,7 @@ TEST_F(E2E, UnwritableOutputExits7) {
 TEST_F(E2E, EventsExecSelectsOnlyExecEvents) {
   Agent agent;
   ASSERT_NO_FATAL_FAILURE(start_agent(agent, {"--events", "exec"}));
-  EXPECT_TRUE(contains(agent.ready_line(), "hooks: sched_process_exec=tp_btf, sys_enter=tp_btf, sys_exit=tp_btf"))
+  EXPECT_TRUE(contains(agent.ready_line(), "hooks: sched_process_exec=tp_btf, sys_enter=tp_btf, sys_exit=tp_btf, cgroup_mkdir=tp_btf"))
       << agent.ready_line();
   HelperRun cred, fail, ex;
   ASSERT_NO_FATAL_FAILURE(run_helper({"cred", marker_}, cred));
@@ -1705,7 +1758,7 @@ void E2E::overflow_scenario(const std::vector<std::string> &extra) {
                          {"action", "lost"},
                          {"outcome", "failure"},
                          {"sequence", x["event"]["sequence"]}}},
-                       {"host", {{"name", env_.host_name}, {"id", env_.host_id}}},
+                       {"host", host_json(env_)},
                        {"ktrail",
                         {{"lost",
                           {{"hook", x["ktrail"]["lost"]["hook"]},

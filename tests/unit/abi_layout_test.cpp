@@ -93,6 +93,10 @@ std::vector<Layout> host_layouts() {
        {F(ktrail_ssh_pam, hdr), F(ktrail_ssh_pam, peer), F(ktrail_ssh_pam, local),
         F(ktrail_ssh_pam, ret), F(ktrail_ssh_pam, op), F(ktrail_ssh_pam, _pad0),
         F(ktrail_ssh_pam, service), F(ktrail_ssh_pam, user)}},
+      {"ktrail_cgroup",
+       sizeof(ktrail_cgroup),
+       {F(ktrail_cgroup, hdr), F(ktrail_cgroup, id), F(ktrail_cgroup, op), F(ktrail_cgroup, level),
+        F(ktrail_cgroup, path_len), F(ktrail_cgroup, _pad0), F(ktrail_cgroup, path)}},
       {"ktrail_hook_stats",
        sizeof(mirror_hook_stats),
        {F(mirror_hook_stats, emitted), F(mirror_hook_stats, dropped)}},
@@ -163,7 +167,7 @@ TEST_F(AbiLayout, ScratchUnionHoldsTheLargestRecord) {
   ASSERT_GT(id, 0);
   size_t largest = std::max({sizeof(ktrail_exec), sizeof(ktrail_exec_failed), sizeof(ktrail_exit),
                              sizeof(ktrail_cred), sizeof(ktrail_ssh_accept), sizeof(ktrail_ssh_log),
-                             sizeof(ktrail_ssh_pam)});
+                             sizeof(ktrail_ssh_pam), sizeof(ktrail_cgroup)});
   EXPECT_EQ(btf__type_by_id(btf_, id)->size, largest);
 }
 
@@ -182,6 +186,7 @@ TEST(AbiConstants, PowersOfTwoTheVerifierRelies) {
   EXPECT_EQ(offsetof(ktrail_ssh_accept, hdr), 0u);
   EXPECT_EQ(offsetof(ktrail_ssh_log, hdr), 0u);
   EXPECT_EQ(offsetof(ktrail_ssh_pam, hdr), 0u);
+  EXPECT_EQ(offsetof(ktrail_cgroup, hdr), 0u);
 }
 
 }  // namespace

@@ -134,13 +134,16 @@ TEST_F(PipelineTest, DropCountersBecomeLostEventsOnce) {
   EXPECT_EQ(ev[3].at("ktrail").at("lost"),
             json({{"hook", "cred"}, {"source", "perf_buffer"}, {"count", 7}}));
 
-  // A longer counter vector (hooks this agent has no name for) starts from zero for the new slots.
-  pipeline_->account_drops({5, 1, 0, 9, 0, 0, 0, 4}, "kernel");
+  // A longer counter vector (more hooks) starts from zero for the new slots. The last slot
+  // stays unnamed however many hooks are appended.
+  std::vector<uint64_t> longer(KTRAIL_HOOK_MAX, 0);
+  longer[0] = 5, longer[1] = 1, longer[3] = 9, longer[KTRAIL_HOOK_MAX - 1] = 4;
+  pipeline_->account_drops(longer, "kernel");
   ev = events();
   ASSERT_EQ(ev.size(), 5u);
   EXPECT_EQ(ev[4].at("ktrail").at("lost").at("count"), 4);
   EXPECT_EQ(ev[4].at("ktrail").at("lost").at("hook"), "unknown");
-  pipeline_->account_drops({5, 1, 0, 9, 0, 0, 0, 4}, "kernel");
+  pipeline_->account_drops(longer, "kernel");
   EXPECT_EQ(json_->lines.size(), 5u);
 }
 

@@ -17,13 +17,14 @@ PlanKernel kernel(bool ringbuf, std::set<std::string> tp_btf) {
   return k;
 }
 
-const std::set<std::string> kAll = {"sched_process_exec", "sched_process_exit", "sys_enter", "sys_exit"};
+const std::set<std::string> kAll = {"sched_process_exec", "sched_process_exit", "sys_enter", "sys_exit",
+                                    "cgroup_mkdir"};
 
 TEST(Plan, ModernKernelPrefersTpBtfAndRingWithTracepointFallback) {
   AttachPlan p = plan_attach(PlanRequest{}, kernel(true, kAll));
   EXPECT_FALSE(p.use_perf);
   EXPECT_TRUE(p.buffer_problem.empty());
-  ASSERT_EQ(p.hooks.size(), 4u);
+  ASSERT_EQ(p.hooks.size(), std::size(kHookNames));
   for (size_t i = 0; i < p.hooks.size(); i++) {
     const HookPlan &h = p.hooks[i];
     EXPECT_EQ(h.hook, kHookNames[i]);

@@ -51,6 +51,24 @@ Command parse_command_line(int argc, const char *const *argv) {
   run->add_option("--file-max-bytes", o.file_max_bytes, "Rotate file: outputs at this size (0: never)");
   run->add_option("--file-max-files", o.file_max_files, "Rotated files kept per file: output")
       ->check(CLI::Range(0u, 1000u));
+  run->add_option("--containers", o.containers, "Container identity from cgroups and the Engine API")
+      ->check(CLI::IsMember({"on", "off"}));
+  run->add_option("--docker-socket", o.docker_sockets,
+                  "Docker-compatible Engine API socket (repeatable; default /run/docker.sock and "
+                  "/run/podman/podman.sock)");
+  run->add_option("--k8s", o.k8s, "Kubernetes pod metadata: auto (in a cluster or configured) or off")
+      ->check(CLI::IsMember({"auto", "off"}));
+  run->add_option("--k8s-api", o.k8s_api, "kube-apiserver URL (default from KUBERNETES_SERVICE_HOST/PORT)");
+  run->add_option("--k8s-token-file", o.k8s_token_file, "Bearer token file (default: the service account's)");
+  run->add_option("--k8s-ca-file", o.k8s_ca_file, "CA bundle for the API server (default: the service account's)");
+  run->add_option("--node-name", o.node_name, "This node's name (default $NODE_NAME)");
+  run->add_option("--cloud", o.cloud, "Cloud instance metadata")
+      ->check(CLI::IsMember({"off", "auto", "aws", "gcp", "azure"}));
+  run->add_option("--cloud-endpoint", o.cloud_endpoint, "Metadata service URL (default http://169.254.169.254)");
+  run->add_option("--cloud-timeout-ms", o.cloud_timeout_ms, "Timeout per metadata request")
+      ->check(CLI::Range(10, 10000));
+  run->add_option("--max-processes", o.max_processes, "Process cache capacity (bounded memory)")
+      ->check(CLI::Range(1024u, 4194304u));
   auto *version = app.add_subcommand("version", "Print the version");
   auto *verify = add_verify_command(app, cmd.verify);
   auto *probe = add_probe_command(app, cmd.probe);

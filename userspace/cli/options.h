@@ -32,6 +32,15 @@ struct RunOptions {
   double checkpoint_seconds = 60;
   uint64_t file_max_bytes = 0;  // 0: file outputs never rotate
   unsigned file_max_files = 9;
+  // identity (enrich/identity)
+  std::string containers = "on";              // on | off
+  std::vector<std::string> docker_sockets;    // default: /run/docker.sock, /run/podman/podman.sock
+  std::string k8s = "auto";                   // auto (in-cluster when a token is present) | off
+  std::string k8s_api, k8s_token_file, k8s_ca_file, node_name;
+  std::string cloud = "auto";                 // off | auto | aws | gcp | azure
+  std::string cloud_endpoint;                 // default http://169.254.169.254
+  int cloud_timeout_ms = 300;
+  uint32_t max_processes = 65536;
 };
 
 // Which event classes reach the outputs (the kernel may trace more: ssh needs exec and exit).

@@ -31,6 +31,21 @@ log::Level parse_level(const std::string &s) {
   return log::Level::Info;
 }
 
+IdentityConfig identity_config(const RunOptions &o) {
+  IdentityConfig c;
+  c.containers = o.containers != "off";
+  if (!o.docker_sockets.empty()) c.docker_sockets = o.docker_sockets;
+  c.kube.api_url = o.k8s_api;
+  c.kube.token_file = o.k8s_token_file;
+  c.kube.ca_file = o.k8s_ca_file;
+  c.kube.node_name = o.node_name;
+  if (o.k8s == "off") c.kube = KubeConfig{}, c.kube_auto = false;
+  parse_cloud_mode(o.cloud, c.cloud);
+  c.cloud_endpoint = o.cloud_endpoint;
+  c.cloud_timeout_ms = o.cloud_timeout_ms;
+  return c;
+}
+
 }  // namespace
 
 int run_command(const RunOptions &o) {
@@ -103,6 +118,8 @@ int run_command(const RunOptions &o) {
   // Resumed: drops the previous agent reported are not reported again; the rest are.
   if (loader.resumed()) pipeline.set_drops_reported(loader.reported_drops());
   // Seed after attach: a process started in between is then seen either way.
+  enricher.procs().set_capacity(o.max_processes);
+  enricher.enable_identity(identity_config(o));
   size_t seeded = enricher.seed();
   size_t ssh_seeded = enricher.seed_sessions();
   if (lc.trace_ssh) KLOG_INFO("SSH: %zu sessions open before start", ssh_seeded);
@@ -143,6 +160,7 @@ int run_command(const RunOptions &o) {
     uint64_t now = Clock::boot_now();
     if (now - last_stats >= 1000000000ull) {
       account();
+      enricher.housekeeping();
       last_stats = now;
     }
     if (now - last_sync >= 60000000000ull) {

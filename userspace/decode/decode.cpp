@@ -42,6 +42,7 @@ uint32_t hook_of_type(uint32_t type) {
     case KTRAIL_EV_SSH_ACCEPT: return KTRAIL_HOOK_SSH_ACCEPT;
     case KTRAIL_EV_SSH_LOG: return KTRAIL_HOOK_SSH_LOG;
     case KTRAIL_EV_SSH_PAM: return KTRAIL_HOOK_SSH_PAM;
+    case KTRAIL_EV_CGROUP: return KTRAIL_HOOK_CGROUP;
   }
   return KTRAIL_HOOK_MAX;
 }
@@ -199,8 +200,35 @@ const char *hook_name(uint32_t hook) {
     case KTRAIL_HOOK_SSH_ACCEPT: return "ssh_accept";
     case KTRAIL_HOOK_SSH_LOG: return "ssh_log";
     case KTRAIL_HOOK_SSH_PAM: return "ssh_pam";
+    case KTRAIL_HOOK_CGROUP: return "cgroup";
   }
   return "unknown";
+}
+
+bool decode_cgroup_record(const void *data, size_t size, CgroupRecord &out, DecodeResult &r) {
+  r = DecodeResult{};
+  if (size < sizeof(ktrail_header)) return false;
+  ktrail_header h;
+  std::memcpy(&h, data, sizeof(h));
+  if (h.type != KTRAIL_EV_CGROUP) return false;
+  r.hook = KTRAIL_HOOK_CGROUP;
+  if (h.size > size || h.size < sizeof(ktrail_cgroup)) {
+    r.error = "cgroup record too short";
+    return true;
+  }
+  ktrail_cgroup x;
+  std::memcpy(&x, data, sizeof(x));
+  if (x.path_len >= KTRAIL_PATH_MAX) {
+    r.error = "cgroup record path length out of range";
+    return true;
+  }
+  out.boot_ns = h.boot_ns;
+  out.id = x.id;
+  out.level = x.level;
+  out.path.assign(x.path, strnlen(x.path, x.path_len));
+  if (out.path.empty()) out.path = "/";
+  r.ok = true;
+  return true;
 }
 
 DecodeResult decode_record(const void *data, size_t size, Event &e) {

@@ -17,6 +17,17 @@ struct DecodeResult {
 
 DecodeResult decode_record(const void *data, size_t size, Event &out);
 
+// Agent-internal records (KTRAIL_EV_CGROUP): not output events, they keep the enricher's
+// cgroup id -> path map current.
+struct CgroupRecord {
+  uint64_t boot_ns = 0;
+  uint64_t id = 0;
+  uint32_t level = 0;
+  std::string path;
+};
+// True when the record is a cgroup record (then out is filled, or r says why it is invalid).
+bool decode_cgroup_record(const void *data, size_t size, CgroupRecord &out, DecodeResult &r);
+
 // Joins leaf-first NUL-separated components into "/a/b/c".
 std::string join_cwd_components(const char *buf, size_t len);
 // Splits NUL-separated argv bytes.

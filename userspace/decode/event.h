@@ -2,8 +2,11 @@
 // agent adds (enrichment, sequence).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "common/identity.h"
 
 namespace ktrail {
 
@@ -122,6 +125,10 @@ struct Event {
   SshFields ssh;
   SessionRef session;
   bool suppress = false;  // not emitted: an internal signal or an event class not selected
+  // ---- identity (enrich/identity): shared immutable snapshots, null when unknown ----
+  std::shared_ptr<const ContainerInfo> container;
+  std::shared_ptr<const CloudInfo> cloud;
+  LeaderInfo entry_leader, session_leader;  // pid 0 = unknown
 };
 
 }  // namespace ktrail

@@ -46,6 +46,15 @@ void Enricher::enrich(Event &e) {
     info.executable = resolve_executable(e.filename, e.cwd);
     info.args = e.args;
     info.argc = std::max<uint32_t>(e.argc, static_cast<uint32_t>(e.args.size()));
+    info.start_boot_ns = e.proc.start_boot_ns;
+    info.pid_ns = e.proc.pid_ns;
+    uint64_t st;
+    if (!ProcTable::read_stat(proc_root_, e.proc.pid, st, info.sid)) {
+      // Gone already: exec keeps the session, and a fork inherits its parent's.
+      const ProcInfo *prev = procs_.find(e.proc.pid);
+      if (!prev) prev = procs_.find(e.proc.ppid);
+      info.sid = prev ? prev->sid : 0;
+    }
     e.executable = info.executable;
     procs_.upsert(e.proc.pid, std::move(info));
   } else if (e.proc.pid) {
@@ -79,6 +88,8 @@ void Enricher::enrich(Event &e) {
     e.parent_name = pp->comm;
     e.parent_executable = pp->executable;
   }
+  fill_leaders(e, procs_);
+  if (identity_) identity_->enrich(e);
   if (opts_.ssh) {
     sessions_.process(e, before_, after_);
     if (!opts_.out_ssh) {
@@ -97,7 +108,26 @@ void Enricher::enrich(Event &e) {
 }
 
 void Enricher::after_emit(const Event &e) {
-  if (e.kind == EventKind::Exit) procs_.remove(e.proc.pid);
+  if (e.kind == EventKind::Exit) {
+    procs_.remove(e.proc.pid);
+    if (identity_) identity_->forget_pid(e.proc.pid);
+  }
+}
+
+void Enricher::enable_identity(IdentityConfig cfg) {
+  cfg.proc_root = proc_root_;
+  identity_ = std::make_unique<IdentityEnricher>(std::move(cfg));
+  identity_->start();
+}
+
+void Enricher::housekeeping() {
+  uint64_t now = Clock::boot_now();
+  // Exit events remove processes; a lost exit would leak one, so sweep now and then.
+  if (now - last_reap_ns_ >= 30ull * 1000000000ull) {
+    procs_.reap(proc_root_);
+    last_reap_ns_ = now;
+  }
+  if (identity_) identity_->housekeeping(now);
 }
 
 }  // namespace ktrail

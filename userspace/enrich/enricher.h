@@ -2,6 +2,7 @@
 #pragma once
 #include "decode/event.h"
 #include "enrich/host.h"
+#include "enrich/identity.h"
 #include "enrich/proc_table.h"
 #include "enrich/session.h"
 #include "enrich/users.h"
@@ -34,6 +35,15 @@ class Enricher {
   void after_emit(const Event &e);
   Clock &clock() { return clock_; }
   ProcTable &procs() { return procs_; }
+  // Container, Kubernetes and cloud identity. Off until enabled (unit tests construct plain
+  // enrichers); start() seeds the cgroup map and starts the background lookups.
+  void enable_identity(IdentityConfig cfg);
+  IdentityEnricher *identity() { return identity_.get(); }
+  void observe_cgroup(uint64_t id, const std::string &path, uint64_t boot_ns) {
+    if (identity_) identity_->observe_cgroup(id, path, boot_ns);
+  }
+  // Periodic upkeep (run loop, every few seconds): reap exited processes and gone cgroups.
+  void housekeeping();
 
  private:
   std::string proc_root_;
@@ -43,6 +53,8 @@ class Enricher {
   EnrichOptions opts_;
   SessionTracker sessions_;
   std::vector<Event> before_, after_;
+  std::unique_ptr<IdentityEnricher> identity_;
+  uint64_t last_reap_ns_ = 0;
 };
 
 // Resolves the exec'ed file: absolute as is, relative against cwd.

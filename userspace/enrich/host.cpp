@@ -8,12 +8,45 @@
 
 namespace ktrail {
 
-HostInfo HostInfo::detect() {
+std::string os_release_value(const std::string &content, const std::string &key) {
+  size_t pos = 0;
+  while (pos < content.size()) {
+    size_t end = content.find('\n', pos);
+    if (end == std::string::npos) end = content.size();
+    std::string line = content.substr(pos, end - pos);
+    pos = end + 1;
+    if (line.compare(0, key.size() + 1, key + "=") != 0) continue;
+    std::string v = line.substr(key.size() + 1), out;
+    char quote = 0;
+    for (size_t i = 0; i < v.size(); i++) {
+      char c = v[i];
+      if (!quote && (c == '"' || c == '\'')) quote = c;
+      else if (quote && c == quote) quote = 0;
+      else if (c == '\\' && i + 1 < v.size()) out += v[++i];
+      else out += c;
+    }
+    return out;
+  }
+  return "";
+}
+
+HostInfo HostInfo::detect(const std::string &root) {
   HostInfo h;
   struct utsname u;
-  if (uname(&u) == 0) h.name = u.nodename;
-  std::ifstream f("/etc/machine-id");
+  if (uname(&u) == 0) {
+    h.name = u.nodename;
+    h.os_kernel = u.release;
+  }
+  std::ifstream f(root + "/etc/machine-id");
   std::getline(f, h.id);
+  std::ifstream b(root + "/proc/sys/kernel/random/boot_id");
+  std::getline(b, h.boot_id);
+  std::ifstream o(root + "/etc/os-release");
+  if (!o) o.open(root + "/usr/lib/os-release");
+  std::string osr((std::istreambuf_iterator<char>(o)), std::istreambuf_iterator<char>());
+  h.os_name = os_release_value(osr, "NAME");
+  h.os_version = os_release_value(osr, "VERSION_ID");
+  h.os_family = os_release_value(osr, "ID");
   return h;
 }
 

@@ -8,8 +8,16 @@ namespace ktrail {
 struct HostInfo {
   std::string name;  // uname nodename
   std::string id;    // /etc/machine-id
-  static HostInfo detect();
+  std::string boot_id;     // /proc/sys/kernel/random/boot_id: changes at every boot
+  std::string os_kernel;   // uname release
+  std::string os_name;     // /etc/os-release NAME
+  std::string os_version;  // /etc/os-release VERSION_ID
+  std::string os_family;   // /etc/os-release ID ("debian")
+  static HostInfo detect(const std::string &root = "");
 };
+
+// /etc/os-release value for key ("" if absent); quotes and escapes removed.
+std::string os_release_value(const std::string &content, const std::string &key);
 
 // Converts CLOCK_BOOTTIME nanoseconds (bpf_ktime_get_boot_ns) to Unix-epoch nanoseconds.
 class Clock {

@@ -21,12 +21,20 @@ bool ProcTable::read_proc(const std::string &root, uint32_t pid, ProcInfo &out) 
   out.comm = line.substr(l + 1, r - l - 1);
   std::istringstream rest(line.substr(r + 1));
   std::string state;
-  rest >> state >> out.ppid;
+  uint32_t pgrp = 0;
+  rest >> state >> out.ppid >> pgrp >> out.sid;
+  // Fields 7..21 sit between session and starttime (field 22).
+  std::string skip;
+  for (int i = 0; i < 15; i++) rest >> skip;
+  unsigned long long ticks = 0;
+  if (rest >> ticks) out.start_boot_ns = ticks * (1000000000ull / static_cast<uint64_t>(sysconf(_SC_CLK_TCK)));
   char buf[PATH_MAX];
   ssize_t n = readlink((base + "/exe").c_str(), buf, sizeof(buf) - 1);
   if (n > 0) out.executable.assign(buf, n);
   n = readlink((base + "/cwd").c_str(), buf, sizeof(buf) - 1);
   if (n > 0) out.cwd.assign(buf, n);
+  n = readlink((base + "/ns/pid").c_str(), buf, sizeof(buf) - 1);  // "pid:[4026531836]"
+  if (n > 5) out.pid_ns = static_cast<uint32_t>(strtoul(std::string(buf + 5, n - 5).c_str(), nullptr, 10));
   std::ifstream cmd(base + "/cmdline", std::ios::binary);
   std::string all((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
   out.args.clear();
@@ -50,6 +58,7 @@ size_t ProcTable::seed(const std::string &root) {
     unsigned long pid = strtoul(de->d_name, &end, 10);
     if (*end || pid == 0) continue;
     ProcInfo info;
+    if (procs_.size() >= cap_) break;
     if (read_proc(root, static_cast<uint32_t>(pid), info)) {
       procs_[static_cast<uint32_t>(pid)] = std::move(info);
       n++;
@@ -64,6 +73,52 @@ const ProcInfo *ProcTable::find(uint32_t pid) const {
   return it == procs_.end() ? nullptr : &it->second;
 }
 
-void ProcTable::upsert(uint32_t pid, ProcInfo info) { procs_[pid] = std::move(info); }
+void ProcTable::upsert(uint32_t pid, ProcInfo info) {
+  if (procs_.size() >= cap_ && !procs_.count(pid)) {
+    reap(reap_root_);
+    // Still full: every entry is alive. Evict one; it is re-read from /proc if it shows up.
+    for (auto it = procs_.begin(); procs_.size() >= cap_ && it != procs_.end();)
+      it = it->first == 1 ? std::next(it) : procs_.erase(it);
+  }
+  procs_[pid] = std::move(info);
+}
+
+bool ProcTable::read_stat(const std::string &root, uint32_t pid, uint64_t &start, uint32_t &sid) {
+  std::ifstream stat(root + "/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  auto r = line.rfind(')');
+  if (r == std::string::npos) return false;
+  std::istringstream rest(line.substr(r + 1));
+  std::string state, skip;
+  uint32_t ppid = 0, pgrp = 0;
+  rest >> state >> ppid >> pgrp >> sid;
+  for (int i = 0; i < 15; i++) rest >> skip;
+  unsigned long long ticks = 0;
+  if (!(rest >> ticks)) return false;
+  start = ticks * (1000000000ull / static_cast<uint64_t>(sysconf(_SC_CLK_TCK)));
+  return true;
+}
+
+size_t ProcTable::reap(const std::string &root) {
+  reap_root_ = root;
+  size_t n = 0;
+  for (auto it = procs_.begin(); it != procs_.end();) {
+    uint64_t start = 0;
+    uint32_t sid = 0;
+    bool alive = read_stat(root, it->first, start, sid);
+    // /proc start times have clock-tick resolution: compare at that granularity.
+    const uint64_t tick = 1000000000ull / static_cast<uint64_t>(sysconf(_SC_CLK_TCK));
+    bool reused = alive && it->second.start_boot_ns &&
+                  start / tick != it->second.start_boot_ns / tick;
+    if (!alive || reused) {
+      it = procs_.erase(it);
+      n++;
+    } else {
+      ++it;
+    }
+  }
+  return n;
+}
 
 }  // namespace ktrail

@@ -15,6 +15,11 @@ struct ProcInfo {
   std::vector<std::string> args;  // bounded at exec (KTRAIL_ARGS_MAX bytes)
   std::string cwd;
   uint32_t argc = 0;  // the true argc, even when args were cut
+  // Leaders (ECS process.entry_leader / session_leader): start time identifies the process for
+  // good; sid is the session id; pid_ns tells a container's first process from its parent.
+  uint64_t start_boot_ns = 0;
+  uint32_t sid = 0;
+  uint32_t pid_ns = 0;
 };
 
 class ProcTable {
@@ -25,11 +30,21 @@ class ProcTable {
   void upsert(uint32_t pid, ProcInfo info);
   void remove(uint32_t pid) { procs_.erase(pid); }
   size_t size() const { return procs_.size(); }
+  // Bounded memory: past this many entries, dead processes are reaped, then arbitrary ones
+  // evicted (they come back from /proc on their next event).
+  void set_capacity(size_t cap) { cap_ = cap; }
+  size_t capacity() const { return cap_; }
+  // Drops entries whose process is gone or whose pid was reused (start time differs).
+  size_t reap(const std::string &proc_root = "/proc");
+  // start time (CLOCK_BOOTTIME ns, 10 ms resolution) and session id from /proc/PID/stat.
+  static bool read_stat(const std::string &proc_root, uint32_t pid, uint64_t &start_boot_ns, uint32_t &sid);
   // Reads one process from /proc (fallback for pids missed at seed time).
   static bool read_proc(const std::string &proc_root, uint32_t pid, ProcInfo &out);
 
  private:
   std::unordered_map<uint32_t, ProcInfo> procs_;
+  size_t cap_ = 65536;
+  std::string reap_root_ = "/proc";
 };
 
 }  // namespace ktrail

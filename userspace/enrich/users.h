@@ -14,6 +14,9 @@ class NameDb {
   // "" when unknown.
   const std::string &lookup(uint32_t id);
   void refresh();  // re-parse if the file's mtime changed
+  // Same file seen through another path (a container's /etc via another /proc/PID/root):
+  // the names stay until the next refresh finds the file changed.
+  void set_path(std::string path) { path_ = std::move(path); }
 
  private:
   std::string path_;

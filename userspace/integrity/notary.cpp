@@ -1,3 +1,4 @@
+#include "sinks/identity_format.h"
 #include "integrity/notary.h"
 
 #include <sys/stat.h>
@@ -26,7 +27,10 @@ void begin_record(JsonWriter &w, int64_t realtime_ns, const char *type, const ch
   w.field("outcome", "success");
   w.field("sequence", seq);
   w.end_object();
-  w.key("host").begin_object().field("name", host.name).field("id", host.id).end_object();
+  // The same host object as every other record, so consumers never see two shapes.
+  w.key("host").begin_object().field("name", host.name).field("id", host.id);
+  write_host_identity(w, host);
+  w.end_object();
 }
 
 // A group- or world-readable key is a leaked key on a shared host; say so (never its contents).

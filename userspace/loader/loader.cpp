@@ -39,8 +39,7 @@ struct PinMeta {
   uint64_t magic;
   uint64_t config;
   uint64_t reported[KTRAIL_HOOK_MAX];
-  uint8_t variant[4];  // per kHookNames: 0 inactive, 1 tp_btf, 2 tracepoint
-  uint8_t pad[4];
+  uint8_t variant[8];  // per kHookNames: 0 inactive, 1 tp_btf, 2 tracepoint
 };
 constexpr uint64_t kPinMagic = 0x6b747261696c5031ull;  // "ktrailP1"
 
@@ -70,6 +69,7 @@ PlanRequest plan_request(const LoaderConfig &cfg) {
   r.trace_exit = cfg.trace_exit;
   r.trace_cred = cfg.trace_cred;
   r.trace_ssh = cfg.trace_ssh;
+  r.trace_cgroup = cfg.trace_cgroup;
   r.buffer = cfg.buffer;
   r.hooks = cfg.hooks;
   return r;
@@ -193,8 +193,10 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
        plan.hooks[2].wanted},
       {"sys_exit", skel_->progs.tp_btf__sys_exit, skel_->progs.tracepoint__raw_syscalls__sys_exit,
        plan.hooks[3].wanted},
+      {"cgroup_mkdir", skel_->progs.tp_btf__cgroup_mkdir, skel_->progs.tracepoint__cgroup__cgroup_mkdir,
+       plan.hooks[4].wanted},
   };
-  static_assert(std::size(kHookNames) == 4, "defs[] follows kHookNames");
+  static_assert(std::size(kHookNames) == 5, "defs[] follows kHookNames");
   const std::vector<PamProbe> pam_probes = {
       {skel_->progs.uprobe__pam_start, "pam_start", false},
       {skel_->progs.uretprobe__pam_authenticate, "pam_authenticate", true},

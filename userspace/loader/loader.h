@@ -20,6 +20,7 @@ struct LoaderConfig {
   bool trace_exec = true;  // exec + failed exec
   bool trace_exit = true;
   bool trace_cred = true;
+  bool trace_cgroup = true;  // cgroup2 mkdir: container identity for short-lived containers
   BufferKind buffer = BufferKind::Auto;
   HookMode hooks = HookMode::Auto;
   uint32_t buffer_mb = 8;            // ring buffer size (perf: split per CPU)

@@ -37,6 +37,7 @@ AttachPlan plan_attach(const PlanRequest &req, const PlanKernel &k) {
     std::string n = name;
     h.wanted = n == "sched_process_exec" ? req.trace_exec
                : n == "sched_process_exit" ? req.trace_exit
+               : n == "cgroup_mkdir"       ? req.trace_cgroup
                                            : syscalls;
     if (!h.wanted) {
       h.reason = "not needed by --events";

@@ -12,13 +12,14 @@ enum class HookMode { Auto, TpBtf, Tracepoint };
 
 // Every hook ktrail attaches, in attach order. Each has a tp_btf and a classic tracepoint variant.
 inline constexpr const char *kHookNames[] = {"sched_process_exec", "sched_process_exit", "sys_enter",
-                                             "sys_exit"};
+                                             "sys_exit", "cgroup_mkdir"};
 
 struct PlanRequest {
   bool trace_exec = true;
   bool trace_exit = true;
   bool trace_cred = true;
   bool trace_ssh = false;  // sshd accepts and log writes ride on sys_enter/sys_exit
+  bool trace_cgroup = true;  // cgroup2 mkdir: container identity (agent-internal records)
   BufferKind buffer = BufferKind::Auto;
   HookMode hooks = HookMode::Auto;
 };

@@ -11,6 +11,11 @@ Pipeline::Pipeline(HostInfo host, Enricher &enricher, std::vector<std::unique_pt
 
 void Pipeline::on_record(const void *data, size_t size) {
   stats_.records++;
+  if (CgroupRecord cg; decode_cgroup_record(data, size, cg, last_internal_)) {
+    if (last_internal_.ok) enricher_.observe_cgroup(cg.id, cg.path, cg.boot_ns);
+    else stats_.decode_errors++;
+    return;
+  }
   Event e;
   DecodeResult r = decode_record(data, size, e);
   if (!r.ok) {

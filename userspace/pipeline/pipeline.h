@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "decode/decode.h"
 #include "decode/event.h"
 #include "enrich/enricher.h"
 #include "enrich/host.h"
@@ -69,6 +70,7 @@ class Pipeline {
   uint64_t decode_lost_reported_ = 0;
   PipelineStats stats_;
   std::string json_, table_;
+  DecodeResult last_internal_;  // reused: internal records are frequent at container start
 };
 
 }  // namespace ktrail

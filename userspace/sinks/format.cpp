@@ -7,6 +7,7 @@
 
 #include "decode/decode.h"
 #include "ktrail/abi/events.h"
+#include "sinks/identity_format.h"
 #include "sinks/json_writer.h"
 
 namespace ktrail {
@@ -340,7 +341,9 @@ void format_json(const Event &e, const HostInfo &host, std::string &out) {
   if (e.kind == EventKind::SshSessionEnd) w.field("duration", e.ssh.duration_ns);
   w.end_object();
 
-  w.key("host").begin_object().field("name", host.name).field("id", host.id).end_object();
+  w.key("host").begin_object().field("name", host.name).field("id", host.id);
+  write_host_identity(w, host);
+  w.end_object();
 
   if (e.kind == EventKind::Lost) {
     w.key("ktrail").begin_object();
@@ -388,6 +391,7 @@ void format_json(const Event &e, const HostInfo &host, std::string &out) {
   if (!e.real_group_name.empty()) w.field("name", e.real_group_name);
   w.end_object();
   w.key("saved_group").begin_object().field("id", c.sgid).end_object();
+  write_process_leaders(w, e);
   w.end_object();  // process
 
   if (e.proc.loginuid != UINT32_MAX || e.proc.sessionid != UINT32_MAX || ssh_has_user(e)) {
@@ -411,7 +415,10 @@ void format_json(const Event &e, const HostInfo &host, std::string &out) {
     w.key("error").begin_object().field("code", errno_name(err)).field("message", strerror(err)).end_object();
   }
 
+  write_identity(w, e);
+
   w.key("ktrail").begin_object();
+  write_identity_ktrail(w, e);
   w.key("process").begin_object()
       .field("ns_pid", e.proc.ns_pid)
       .field("fsuid", c.fsuid).field("fsgid", c.fsgid)

@@ -31,6 +31,14 @@ class JsonWriter {
     first_ = true;  // the value follows without a comma
     return *this;
   }
+  // A key from outside data (labels): escaped like a value.
+  JsonWriter &key_escaped(std::string_view k) {
+    sep();
+    invalid_ |= !append_json_string(out_, k);
+    out_ += ':';
+    first_ = true;
+    return *this;
+  }
   JsonWriter &value(std::string_view s) { sep(); invalid_ |= !append_json_string(out_, s); first_ = false; return *this; }
   JsonWriter &value(const char *s) { return value(std::string_view(s)); }
   JsonWriter &value(uint64_t v) { sep(); out_ += std::to_string(v); first_ = false; return *this; }

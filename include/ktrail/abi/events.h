@@ -39,6 +39,7 @@ enum ktrail_event_type {
 	KTRAIL_EV_SSH_ACCEPT = 5,  /* accept()/accept4() >= 0 in an sshd process */
 	KTRAIL_EV_SSH_LOG = 6,     /* a privileged sshd wrote a log line (file, syslog, stderr) */
 	KTRAIL_EV_SSH_PAM = 7,     /* libpam call by sshd: pam_start args, or a return value */
+	KTRAIL_EV_CGROUP = 8,      /* cgroup2 directory created: agent-internal, keeps id -> path */
 	KTRAIL_EV_TYPE_MAX,
 };
 
@@ -51,6 +52,7 @@ enum ktrail_hook_id {
 	KTRAIL_HOOK_SSH_ACCEPT = 4,
 	KTRAIL_HOOK_SSH_LOG = 5,
 	KTRAIL_HOOK_SSH_PAM = 6,
+	KTRAIL_HOOK_CGROUP = 7,
 	KTRAIL_HOOK_MAX = 16,
 };
 
@@ -231,6 +233,24 @@ struct ktrail_ssh_pam {
 	char user[KTRAIL_PAM_USER_LEN];       /* pam_start only: the user as typed */
 };
 
+/* ktrail_cgroup.op */
+enum ktrail_cgroup_op {
+	KTRAIL_CGROUP_MKDIR = 1,
+};
+
+/* KTRAIL_EV_CGROUP: a cgroup on the cgroup2 (default) hierarchy was created. The agent keeps
+ * id -> path from these, so a container that is gone before its events are processed is still
+ * identified. Not an output event. */
+struct ktrail_cgroup {
+	struct ktrail_header hdr;
+	__u64 id;          /* kernfs node id: bpf_get_current_cgroup_id() of tasks inside it */
+	__u32 op;          /* enum ktrail_cgroup_op */
+	__u32 level;       /* depth below the hierarchy root */
+	__u32 path_len;    /* bytes used in path, NUL excluded */
+	__u32 _pad0;
+	char path[KTRAIL_PATH_MAX]; /* relative to the hierarchy root: "/libpod_parent/libpod-<id>" */
+};
+
 #ifndef __KTRAIL_BPF__
 #ifdef __cplusplus
 static_assert(sizeof(struct ktrail_header) % 8 == 0, "header size");
@@ -242,6 +262,7 @@ static_assert(sizeof(struct ktrail_sockaddr) % 8 == 0, "sockaddr size");
 static_assert(sizeof(struct ktrail_ssh_accept) % 8 == 0, "ssh_accept size");
 static_assert(sizeof(struct ktrail_ssh_log) % 8 == 0, "ssh_log size");
 static_assert(sizeof(struct ktrail_ssh_pam) % 8 == 0, "ssh_pam size");
+static_assert(sizeof(struct ktrail_cgroup) % 8 == 0, "cgroup size");
 #endif
 #endif
 

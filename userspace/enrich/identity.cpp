@@ -1,0 +1,266 @@
+#include "enrich/identity.h"
+
+#include <sys/stat.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "common/log.h"
+
+namespace ktrail {
+namespace {
+
+constexpr size_t kMaxEntries = 16384;
+
+std::string read_all(const std::string &path) {
+  std::ifstream f(path);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+// The cgroup2 ("0::") path of a process, "" if none.
+std::string unified_path(const std::string &content) {
+  std::istringstream in(content);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("0::", 0) == 0) return line.substr(3);
+  return "";
+}
+
+LeaderInfo leader_of(uint32_t pid, const ProcInfo &p) {
+  LeaderInfo l;
+  l.pid = pid;
+  l.name = p.comm;
+  l.executable = p.executable;
+  l.start_boot_ns = p.start_boot_ns;
+  return l;
+}
+
+bool is_entry_service(const ProcInfo &p) {
+  const std::string &c = p.comm;
+  return c == "sshd" || c == "login" || c == "conmon" || c == "runc" || c == "crun" ||
+         c.rfind("containerd-shim", 0) == 0 || c == "agetty" || c == "in.telnetd" || c == "telnetd";
+}
+
+}  // namespace
+
+void fill_leaders(Event &e, const ProcTable &procs) {
+  uint32_t pid = e.proc.pid;
+  const ProcInfo *self = procs.find(pid);
+  if (!self) return;
+  // Session leader: the process whose pid is the session id.
+  if (self->sid) {
+    if (self->sid == pid) e.session_leader = leader_of(pid, *self);
+    else if (const ProcInfo *s = procs.find(self->sid)) e.session_leader = leader_of(self->sid, *s);
+  }
+  uint32_t cur = pid;
+  const ProcInfo *p = self;
+  for (int depth = 0; depth < 64 && p; depth++) {
+    if (cur <= 1) break;
+    uint32_t ppid = p->ppid;
+    const ProcInfo *pp = procs.find(ppid);
+    bool entry = ppid <= 1 || (pp && is_entry_service(*pp)) ||
+                 (pp && p->pid_ns && pp->pid_ns && p->pid_ns != pp->pid_ns);
+    if (entry) {
+      e.entry_leader = leader_of(cur, *p);
+      return;
+    }
+    if (!pp) return;  // ancestry unknown past here: no guess
+    cur = ppid;
+    p = pp;
+  }
+}
+
+IdentityEnricher::IdentityEnricher(IdentityConfig cfg)
+    : cfg_(std::move(cfg)),
+      docker_(cfg_.containers ? cfg_.docker_sockets : std::vector<std::string>{}),
+      cloud_(cfg_.cloud, cfg_.cloud_endpoint, cfg_.cloud_timeout_ms) {
+  cgroups_ = CgroupMap(CgroupMap::find_cgroup2_root(cfg_.sys_fs_cgroup, layout_));
+  struct stat st;
+  if (stat((cfg_.proc_root + "/1/root").c_str(), &st) == 0 || stat("/", &st) == 0) {
+    host_root_dev_ = st.st_dev;
+    host_root_ino_ = st.st_ino;
+  }
+  if (cfg_.kube_auto) kube_config_defaults(cfg_.kube);
+  if (cfg_.containers && cfg_.kube.enabled()) kube_ = std::make_unique<KubeWatcher>(cfg_.kube, pods_);
+}
+
+IdentityEnricher::~IdentityEnricher() { stop(); }
+
+void IdentityEnricher::start() {
+  if (cfg_.containers) {
+    size_t n = cgroups_.seed();
+    KLOG_DEBUG("cgroups: %s layout, %zu cgroup2 directories under %s",
+               layout_ == CgroupLayout::V2 ? "v2" : layout_ == CgroupLayout::Hybrid ? "hybrid" : "v1",
+               n, cgroups_.root().empty() ? "(none)" : cgroups_.root().c_str());
+    docker_.start();
+    if (kube_) {
+      KLOG_INFO("kubernetes: watching pods on node %s via %s", cfg_.kube.node_name.c_str(),
+                cfg_.kube.api_url.c_str());
+      kube_->start();
+    }
+  }
+  cloud_.start();
+}
+
+void IdentityEnricher::stop() {
+  if (kube_) kube_->stop();
+  docker_.stop();
+  cloud_.stop();
+}
+
+void IdentityEnricher::observe_cgroup(uint64_t id, const std::string &path, uint64_t boot_ns) {
+  if (!cfg_.containers) return;
+  cgroups_.add(id, path, boot_ns);
+  by_cgroup_.erase(id);  // ids are not reused while a cgroup lives, but be safe
+  CgroupIdentity ci = parse_cgroup_path(path);
+  // Ask the Engine API now: it usually answers before the container's first exec.
+  if (ci.is_container() && (ci.runtime == "docker" || ci.runtime == "podman")) docker_.prefetch(ci.container_id);
+}
+
+void IdentityEnricher::housekeeping(uint64_t now) {
+  size_t n = cgroups_.reap(now, 60ull * 1000000000ull);
+  if (n) by_cgroup_.clear();
+}
+
+IdentityEnricher::Entry *IdentityEnricher::entry_for_cgroup(uint64_t id, uint32_t pid) {
+  auto it = by_cgroup_.find(id);
+  if (it != by_cgroup_.end()) return &it->second;
+  const std::string *path = cgroups_.find(id);
+  std::string fresh;
+  if (!path && pid) {
+    // Created before we attached and after the seed walk, or missed: ask the process.
+    fresh = unified_path(read_all(cfg_.proc_root + "/" + std::to_string(pid) + "/cgroup"));
+    if (!fresh.empty()) {
+      cgroups_.add(id, fresh, 0);
+      path = &fresh;
+    }
+  }
+  if (!path) return nullptr;
+  if (by_cgroup_.size() >= kMaxEntries) by_cgroup_.clear();
+  Entry &e = by_cgroup_[id];
+  e.ident = parse_cgroup_path(*path);
+  return &e;
+}
+
+IdentityEnricher::Entry *IdentityEnricher::entry_for_pid(uint32_t pid, uint32_t ppid) {
+  auto it = by_pid_.find(pid);
+  if (it != by_pid_.end()) return &it->second;
+  std::string content = read_all(cfg_.proc_root + "/" + std::to_string(pid) + "/cgroup");
+  if (content.empty()) {
+    // Gone already: it ran in its parent's cgroup unless it moved.
+    auto p = by_pid_.find(ppid);
+    if (p == by_pid_.end()) return nullptr;
+    Entry copy = p->second;
+    return &(by_pid_[pid] = std::move(copy));
+  }
+  if (by_pid_.size() >= kMaxEntries) by_pid_.clear();
+  Entry &e = by_pid_[pid];
+  e.ident = parse_cgroup_path(pick_cgroup_path(content));
+  return &e;
+}
+
+void IdentityEnricher::refresh(Entry &e) {
+  if (!e.ident.is_container()) return;
+  const CgroupIdentity &ci = e.ident;
+  bool want_docker = ci.runtime == "docker" || ci.runtime == "podman";
+  uint64_t dv = want_docker ? docker_.version() : 0, pv = kube_ ? pods_.version() : 0;
+  if (e.snap && dv == e.docker_v && pv == e.pods_v && (!want_docker || !e.snap->name.empty())) return;
+  auto info = std::make_shared<ContainerInfo>();
+  info->id = ci.container_id;
+  info->runtime = ci.runtime;
+  info->pod_uid = ci.pod_uid;
+  info->qos_class = ci.qos_class;
+  if (want_docker) {
+    if (auto m = docker_.get(ci.container_id)) {
+      info->name = m->name;
+      info->image = m->image;
+      info->labels = m->labels;
+    }
+  }
+  if (kube_) {
+    const PodContainer *pc = nullptr;
+    auto pod = pods_.by_container(ci.container_id, &pc);
+    if (!pod && !ci.pod_uid.empty()) pod = pods_.by_uid(ci.pod_uid);
+    if (pod) {
+      info->pod_uid = pod->uid;
+      info->pod_name = pod->name;
+      info->pod_namespace = pod->ns;
+      info->pod_labels = pod->labels;
+      if (pc) {
+        info->name = pc->name;
+        info->image = pc->image;
+        if (!pc->runtime.empty() && info->runtime == "cri") info->runtime = pc->runtime;
+      }
+    }
+  }
+  e.docker_v = dv;
+  e.pods_v = pv;
+  e.snap = std::move(info);
+}
+
+std::shared_ptr<const ContainerInfo> IdentityEnricher::resolve(uint64_t cgroup_id, uint32_t pid, uint32_t ppid) {
+  if (!cfg_.containers) return nullptr;
+  Entry *e = nullptr;
+  if (layout_ != CgroupLayout::V1) e = entry_for_cgroup(cgroup_id, pid);
+  // v1-only hosts (and processes whose cgroup2 path names no container on hybrid ones).
+  bool in_root = false;
+  if (layout_ == CgroupLayout::Hybrid) {
+    const std::string *p = cgroups_.find(cgroup_id);
+    in_root = p && *p == "/";
+  }
+  if (layout_ == CgroupLayout::V1 || in_root) e = entry_for_pid(pid, ppid);
+  if (!e) return nullptr;
+  refresh(*e);
+  return e->snap;
+}
+
+void IdentityEnricher::container_names(Event &e) {
+  const ContainerInfo &c = *e.container;
+  std::string ckey = c.runtime + "/" + c.id;
+  // The root directory identifies the filesystem whose /etc names the ids. The runtime's
+  // setup process runs in the container's cgroup before pivot_root: on the host's root, its
+  // ids are the host's, so the host names already set stay.
+  std::string pid_root = cfg_.proc_root + "/" + std::to_string(e.proc.pid) + "/root";
+  struct stat st;
+  std::string key;
+  bool alive = stat(pid_root.c_str(), &st) == 0;
+  if (alive) {
+    if (st.st_dev == host_root_dev_ && st.st_ino == host_root_ino_) return;
+    key = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+    if (last_root_.size() > 4096) last_root_.clear();
+    last_root_[ckey] = {key, pid_root};
+  } else {
+    // Gone already: the names this container's files gave last time.
+    auto it = last_root_.find(ckey);
+    if (it == last_root_.end()) {
+      e.user_name.clear(), e.real_user_name.clear(), e.group_name.clear(), e.real_group_name.clear();
+      return;
+    }
+    key = it->second.first;
+  }
+  if (users_.size() > 4096) users_.clear();
+  auto &u = users_[key];
+  if (alive) {
+    u.passwd.set_path(pid_root + "/etc/passwd");
+    u.group.set_path(pid_root + "/etc/group");
+  }
+  const Creds &cr = e.proc.creds;
+  e.user_name = u.passwd.lookup(cr.euid);
+  e.real_user_name = u.passwd.lookup(cr.uid);
+  e.group_name = u.group.lookup(cr.egid);
+  e.real_group_name = u.group.lookup(cr.gid);
+  // loginuid is the host login that started it all: its name stays the host's.
+}
+
+void IdentityEnricher::enrich(Event &e) {
+  if (e.kind == EventKind::Lost) return;
+  e.container = resolve(e.proc.cgroup_id, e.proc.pid, e.proc.ppid);
+  if (e.container) container_names(e);
+  if (!cloud_checked_ && cloud_.done()) {
+    cloud_info_ = cloud_.get();
+    cloud_checked_ = true;
+  }
+  e.cloud = cloud_info_;
+}
+
+}  // namespace ktrail
