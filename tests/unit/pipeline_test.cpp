@@ -135,12 +135,12 @@ TEST_F(PipelineTest, DropCountersBecomeLostEventsOnce) {
             json({{"hook", "cred"}, {"source", "perf_buffer"}, {"count", 7}}));
 
   // A longer counter vector (hooks this agent has no name for) starts from zero for the new slots.
-  pipeline_->account_drops({5, 1, 0, 9, 0, 0, 0, 4}, "kernel");
+  pipeline_->account_drops({5, 1, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4}, "kernel");
   ev = events();
   ASSERT_EQ(ev.size(), 5u);
   EXPECT_EQ(ev[4].at("ktrail").at("lost").at("count"), 4);
   EXPECT_EQ(ev[4].at("ktrail").at("lost").at("hook"), "unknown");
-  pipeline_->account_drops({5, 1, 0, 9, 0, 0, 0, 4}, "kernel");
+  pipeline_->account_drops({5, 1, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4}, "kernel");
   EXPECT_EQ(json_->lines.size(), 5u);
 }
 

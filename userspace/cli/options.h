@@ -11,7 +11,7 @@ namespace ktrail {
 
 struct RunOptions {
   std::string format = "auto";  // auto | json | table
-  std::vector<std::string> events{"exec", "exit", "cred", "ssh"};
+  std::vector<std::string> events{"exec", "exit", "cred", "ssh", "capable", "file"};
   std::vector<std::string> outputs;  // default: stdout
   double duration = 0;               // seconds; 0 = until SIGINT/SIGTERM
   std::string buffer = "auto";       // auto | ring | perf
@@ -22,11 +22,21 @@ struct RunOptions {
   std::string btf;
   std::string log_level = "info";
   std::vector<std::string> ssh_exe_names{"sshd", "sshd-session", "sshd-auth"};
+  // Capability checks
+  std::string cap_policy = "denials";  // off | denials | all
+  std::vector<std::string> cap_always{"CAP_SYS_MODULE", "CAP_SYS_BOOT", "CAP_MAC_ADMIN"};
+  std::string cap_hook = "auto";       // auto | tp_btf | fentry | kprobe
+  std::string cap_key = "cgroup";      // cgroup | process
+  double cap_interval = 10;            // seconds between summaries
+  // Sensitive files
+  std::vector<std::string> watch;      // added to the defaults
+  std::string watch_file;
+  bool no_default_watch = false;
 };
 
 // Which event classes reach the outputs (the kernel may trace more: ssh needs exec and exit).
 struct OutputClasses {
-  bool exec = true, exit = true, cred = true, ssh = true;
+  bool exec = true, exit = true, cred = true, ssh = true, capable = true, file = true;
 };
 OutputClasses output_classes(const RunOptions &o);
 

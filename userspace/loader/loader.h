@@ -17,6 +17,21 @@ namespace ktrail {
 
 enum class BufferKind { Auto, Ring, Perf };
 enum class HookMode { Auto, TpBtf, Tracepoint };
+// cap_capable variants, in order of preference (--cap-hook forces one).
+enum class CapHook { Auto, TpBtf, Fentry, Kprobe };
+enum class CapPolicy : uint32_t { Off = 0, Denials = 1, All = 2 };
+
+// One --watch entry as the kernel filter compares it (see policy/watch_list.h).
+struct WatchSpec {
+  std::string path;    // absolute; "/dir/" = prefix; "*/x" = suffix
+  uint32_t flags = 0;  // enum ktrail_watch_flags
+};
+
+// One entry of the capability aggregation map, as raw ABI structs.
+struct CapAggEntry {
+  std::vector<uint8_t> key;    // struct ktrail_cap_key
+  std::vector<uint8_t> value;  // struct ktrail_cap_agg
+};
 
 struct LoaderConfig {
   bool trace_exec = true;  // exec + failed exec
@@ -31,6 +46,14 @@ struct LoaderConfig {
   bool trace_ssh = false;
   std::vector<std::string> ssh_exe_names{"sshd", "sshd-session", "sshd-auth"};
   std::string proc_root = "/proc";   // where sshd's libpam is looked up
+  // Capability checks (capable.bpf.c).
+  CapPolicy cap_policy = CapPolicy::Denials;
+  uint64_t cap_always = 0;           // bitmask of CAP_* reported one by one
+  bool cap_by_process = false;       // aggregation key: process instead of cgroup
+  CapHook cap_hook = CapHook::Auto;
+  // Sensitive files (file.bpf.h).
+  bool trace_file = false;
+  std::vector<WatchSpec> watches;
 };
 
 struct HookStatus {
@@ -59,15 +82,29 @@ class Loader {
   // Per-hook counters summed over CPUs, indexed by enum ktrail_hook_id.
   std::vector<HookCounters> read_counters() const;
   const char *buffer_name() const { return source_ ? source_->name() : "none"; }
+  // Capability aggregation map: every entry, and an atomic read-and-remove of one entry
+  // (BPF_MAP_LOOKUP_AND_DELETE_ELEM, so no count the kernel adds meanwhile is lost).
+  std::vector<CapAggEntry> read_cap_agg() const;
+  bool take_cap_agg(const std::vector<uint8_t> &key, std::vector<uint8_t> &value) const;
+  // Per-CPU capability counters summed, indexed by enum ktrail_cap_counter.
+  std::vector<uint64_t> read_cap_counters() const;
 
  private:
   void attach_ssh(const LoaderConfig &cfg, const std::vector<PamProbe> &probes);
+  CapHook choose_cap_hook(const LoaderConfig &cfg) const;
+  void attach_capable(CapHook variant);
   ktrail_bpf *skel_ = nullptr;
   std::unique_ptr<KernelFeatures> features_;
   std::unique_ptr<EventSource> source_;
   std::vector<HookStatus> hooks_;
   std::vector<void *> links_;
 };
+
+// The cap_capable variant for a kernel: forced, or tp_btf -> fentry -> kprobe by what exists
+// (unit tested). has_fentry: BTF has the cap_capable function and the kernel allows tracing
+// programs; has_kprobe: cap_capable is in available_filter_functions.
+CapHook pick_cap_hook(CapHook forced, bool has_tp, bool has_fentry, bool has_kprobe);
+const char *cap_hook_name(CapHook h);
 
 // Maps a load failure to an exit code and an actionable message (unit tested).
 Status classify_load_error(int err, const std::string &lockdown);
