@@ -88,10 +88,13 @@ __noinline int ktrail_watch_cmp(__u32 which, __u32 off, __u32 i, __u32 len)
 static __always_inline int ktrail_watch_match(__u32 which, const char *buf, __u32 start,
 					      __u32 plen, bool write)
 {
+	/* The first 8 bytes settle almost every entry inline, without a call. */
+	__u64 first = ktrail_path_word(buf, start);
 	__u32 i;
 
 	for (i = 0; i < KTRAIL_WATCH_MAX; i++) {
-		__u32 len, flags;
+		__u32 len, flags, l;
+		__u64 mask;
 		char next;
 
 		if (i >= ktrail_watch_n)
@@ -100,6 +103,12 @@ static __always_inline int ktrail_watch_match(__u32 which, const char *buf, __u3
 		flags = ktrail_watches[i].flags;
 		if ((flags & KTRAIL_WATCH_WRITE) && !write)
 			continue;
+		if (!(flags & KTRAIL_WATCH_SUFFIX)) {
+			l = (flags & KTRAIL_WATCH_PREFIX) ? len - 1 : len;
+			mask = l >= 8 ? ~0ull : ((1ull << ((l & 7) * 8)) - 1);
+			if ((first ^ ktrail_watches[i].w[0]) & mask)
+				continue;
+		}
 		if (flags & KTRAIL_WATCH_SUFFIX) {
 			if (plen < len || !ktrail_watch_cmp(which, start + plen - len, i, len))
 				continue;
