@@ -68,4 +68,14 @@ static __always_inline void ktrail_sock_v6_addrs(struct sock *sk, __u8 peer[16],
 	bpf_core_read(local, 16, &sk->__sk_common.skc_v6_rcv_saddr);
 }
 
+/* cap_capable's 4th argument: `unsigned int opts` with CAP_OPT_NOAUDIT = BIT(1) since 5.1
+ * (commit c1a85a00ea66); before, `int audit` with SECURITY_CAP_NOAUDIT = 0. ktrail needs 5.8+
+ * (ring buffer), so only the opts form is handled. The 6.14 tracepoint carries neither. */
+#define KTRAIL_CAP_OPT_NOAUDIT 0x2
+
+static __always_inline bool ktrail_cap_opts_noaudit(unsigned int opts)
+{
+	return opts & KTRAIL_CAP_OPT_NOAUDIT;
+}
+
 #endif

@@ -7,6 +7,7 @@
  */
 #include "common.bpf.h"
 #include "ssh.bpf.h"
+#include "file.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -29,6 +30,18 @@ static const __u8 ktrail_nr64[KTRAIL_NR_MAX] = { /* arch/x86/entry/syscalls/sysc
 	[43] = KTRAIL_SYS_ACCEPT,     [288] = KTRAIL_SYS_ACCEPT4,
 	[1] = KTRAIL_SYS_WRITE,       [20] = KTRAIL_SYS_WRITEV,
 	[44] = KTRAIL_SYS_SENDTO,     [46] = KTRAIL_SYS_SENDMSG,
+	/* File syscalls, checked against the watch list at sys_exit (file.bpf.h). */
+	[2] = KTRAIL_SYS_OPEN,        [257] = KTRAIL_SYS_OPENAT,
+	[437] = KTRAIL_SYS_OPENAT2,   [85] = KTRAIL_SYS_CREAT,
+	[90] = KTRAIL_SYS_CHMOD,      [91] = KTRAIL_SYS_FCHMOD,
+	[268] = KTRAIL_SYS_FCHMODAT,  [452] = KTRAIL_SYS_FCHMODAT2,
+	[92] = KTRAIL_SYS_CHOWN,      [93] = KTRAIL_SYS_FCHOWN,
+	[94] = KTRAIL_SYS_LCHOWN,     [260] = KTRAIL_SYS_FCHOWNAT,
+	[82] = KTRAIL_SYS_RENAME,     [264] = KTRAIL_SYS_RENAMEAT,
+	[316] = KTRAIL_SYS_RENAMEAT2, [87] = KTRAIL_SYS_UNLINK,
+	[263] = KTRAIL_SYS_UNLINKAT,  [76] = KTRAIL_SYS_TRUNCATE,
+	[77] = KTRAIL_SYS_FTRUNCATE,  [188] = KTRAIL_SYS_SETXATTR,
+	[189] = KTRAIL_SYS_LSETXATTR, [190] = KTRAIL_SYS_FSETXATTR,
 };
 
 /* arch/x86/entry/syscalls/syscall_32.tbl: an ia32 binary must not slip past. The 16-bit
@@ -45,6 +58,18 @@ static const __u8 ktrail_nr32[KTRAIL_NR_MAX] = {
 	[216] = KTRAIL_SYS_SETFSGID,  [139] = KTRAIL_SYS_SETFSGID,
 	[185] = KTRAIL_SYS_CAPSET,
 	[11] = KTRAIL_SYS_EXECVE,     [358] = KTRAIL_SYS_EXECVEAT,
+	/* File syscalls (the 16-bit-id chown variants 16, 95, 182 are not watched). */
+	[5] = KTRAIL_SYS_OPEN,        [295] = KTRAIL_SYS_OPENAT,
+	[437] = KTRAIL_SYS_OPENAT2,   [8] = KTRAIL_SYS_CREAT,
+	[15] = KTRAIL_SYS_CHMOD,      [94] = KTRAIL_SYS_FCHMOD,
+	[306] = KTRAIL_SYS_FCHMODAT,  [452] = KTRAIL_SYS_FCHMODAT2,
+	[212] = KTRAIL_SYS_CHOWN,     [207] = KTRAIL_SYS_FCHOWN,
+	[198] = KTRAIL_SYS_LCHOWN,    [298] = KTRAIL_SYS_FCHOWNAT,
+	[38] = KTRAIL_SYS_RENAME,     [302] = KTRAIL_SYS_RENAMEAT,
+	[353] = KTRAIL_SYS_RENAMEAT2, [10] = KTRAIL_SYS_UNLINK,
+	[301] = KTRAIL_SYS_UNLINKAT,  [92] = KTRAIL_SYS_TRUNCATE,
+	[93] = KTRAIL_SYS_FTRUNCATE,  [226] = KTRAIL_SYS_SETXATTR,
+	[227] = KTRAIL_SYS_LSETXATTR, [228] = KTRAIL_SYS_FSETXATTR,
 };
 
 static __always_inline __u32 ktrail_syscall_kind(long nr, bool compat)
@@ -64,6 +89,8 @@ static __always_inline bool ktrail_syscall_candidate(long nr)
 
 static __always_inline __u32 ktrail_syscall_hook(__u32 kind)
 {
+	if (ktrail_is_file_kind(kind))
+		return KTRAIL_HOOK_FILE;
 	if (kind == KTRAIL_SYS_ACCEPT || kind == KTRAIL_SYS_ACCEPT4)
 		return KTRAIL_HOOK_SSH_ACCEPT;
 	if (kind >= KTRAIL_SYS_WRITE)
@@ -76,6 +103,9 @@ static __always_inline __u32 ktrail_syscall_hook(__u32 kind)
  * the pending map is touched. */
 static __always_inline bool ktrail_nr_wanted(long nr)
 {
+	/* File syscalls cost nothing more than this lookup when --watch is off. */
+	if (ktrail_is_file_kind(ktrail_syscall_kind(nr, false)) && !ktrail_syscall_kind(nr, true))
+		return ktrail_trace_file;
 	if (ktrail_syscall_kind(nr, false) < KTRAIL_SYS_ACCEPT || ktrail_syscall_kind(nr, true))
 		return true;
 	return ktrail_trace_ssh && ktrail_ssh_comm();
@@ -88,6 +118,18 @@ static __always_inline void ktrail_enter(__u32 kind, bool compat, const __u64 ar
 	struct ktrail_pending p = {};
 	int i;
 
+	if (ktrail_is_file_kind(kind)) {
+		if (!ktrail_trace_file)
+			return;
+		p.syscall = kind;
+		p.compat = compat;
+		for (i = 0; i < 6; i++)
+			p.args[i] = args[i];
+		ktrail_file_enter(&p);
+		if (bpf_map_update_elem(&ktrail_pending_map, &tid, &p, BPF_ANY))
+			ktrail_count(KTRAIL_HOOK_FILE, true);
+		return;
+	}
 	if (kind >= KTRAIL_SYS_ACCEPT) {
 		if (!ktrail_ssh_wanted(task))
 			return;
@@ -187,7 +229,9 @@ static __always_inline void ktrail_exit(void *ctx, long ret)
 
 	if (!p)
 		return;
-	if (p->syscall >= KTRAIL_SYS_ACCEPT) {
+	if (ktrail_is_file_kind(p->syscall)) {
+		ktrail_file_exit(ctx, p->syscall, p->compat, p->args, ret, p);
+	} else if (p->syscall >= KTRAIL_SYS_ACCEPT) {
 		ktrail_ssh_exit(ctx, p, ret);
 	} else if (p->syscall >= KTRAIL_SYS_EXECVE) {
 		if (ret < 0)
@@ -214,6 +258,9 @@ int BPF_PROG(tp_btf__sys_enter, struct pt_regs *regs, long id)
 	compat = ktrail_in_compat_syscall(task);
 	kind = ktrail_syscall_kind(id, compat);
 	if (!kind)
+		return 0;
+	/* Opens are the hottest syscalls: sys_exit reads their arguments from regs itself. */
+	if (ktrail_is_open_kind(kind))
 		return 0;
 	/* regs is a BTF pointer here: direct loads, no probe-read helper calls. */
 	if (compat) {
@@ -243,6 +290,32 @@ int BPF_PROG(tp_btf__sys_exit, struct pt_regs *regs, long ret)
 
 	if (!ktrail_syscall_candidate(nr) || !ktrail_nr_wanted(nr))
 		return 0;
+	if (ktrail_is_open_kind(ktrail_syscall_kind(nr, false)) ||
+	    ktrail_is_open_kind(ktrail_syscall_kind(nr, true))) {
+		bool compat = ktrail_in_compat_syscall(ktrail_current());
+		__u32 kind = ktrail_syscall_kind(nr, compat);
+		__u64 args[6];
+
+		if (ktrail_is_open_kind(kind)) {
+			if (ktrail_is_agent())
+				return 0;
+			/* The saved user registers still hold the arguments at sys_exit. */
+			if (compat) {
+				args[0] = (__u32)regs->bx;
+				args[1] = (__u32)regs->cx;
+				args[2] = (__u32)regs->dx;
+				args[3] = (__u32)regs->si;
+			} else {
+				args[0] = regs->di;
+				args[1] = regs->si;
+				args[2] = regs->dx;
+				args[3] = regs->r10;
+			}
+			args[4] = args[5] = 0;
+			ktrail_file_exit(ctx, kind, compat, args, ret, NULL);
+			return 0;
+		}
+	}
 	ktrail_exit(ctx, ret);
 	return 0;
 }

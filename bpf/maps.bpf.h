@@ -22,6 +22,14 @@ const volatile __u32 ktrail_ssh_ncomms __weak = 0;
 /* Hierarchy id of cgroup2 (cgrp_dfl_root is set up first, so 0); on hybrid hosts the v1
  * hierarchies' ids do not match bpf_get_current_cgroup_id(). */
 const volatile __s32 ktrail_cgroup2_hierarchy __weak = 0;
+/* Capability checks (capable.bpf.c). */
+const volatile __u32 ktrail_cap_policy __weak = 1;        /* 0 off, 1 denials, 2 all */
+const volatile __u64 ktrail_cap_always __weak = 0;        /* bitmask: reported one by one */
+const volatile __u32 ktrail_cap_by_process __weak = 0;    /* key on tgid, not cgroup */
+/* Watched paths (file.bpf.h). */
+const volatile __u32 ktrail_trace_file __weak = 0;
+const volatile __u32 ktrail_watch_n __weak = 0;
+const volatile struct ktrail_watch ktrail_watches[KTRAIL_WATCH_MAX] __weak = {};
 
 struct ktrail_hook_stats {
 	__u64 emitted;
@@ -56,6 +64,8 @@ union ktrail_scratch {
 	struct ktrail_ssh_log ssh_log;
 	struct ktrail_ssh_pam ssh_pam;
 	struct ktrail_cgroup cgroup;
+	struct ktrail_capable capable;
+	struct ktrail_file file;
 };
 
 struct {
@@ -72,6 +82,11 @@ struct ktrail_pending {
 	struct ktrail_creds old_creds;
 	__u32 syscall; /* enum ktrail_cred_syscall */
 	__u32 compat;
+	/* fd-based file calls: the inode's attributes before the call */
+	__u32 file_mode;
+	__u32 file_uid;
+	__u32 file_gid;
+	__u32 file_known;
 };
 
 struct {
@@ -80,5 +95,59 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ktrail_pending);
 } ktrail_pending_map SEC(".maps") __weak;
+
+/* Capability aggregation: no LRU, so a busy key never evicts a rare one; when full, the
+ * check is reported on its own (KTRAIL_CAP_OVERFLOW) and counted. The agent evicts idle keys. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct ktrail_cap_key);
+	__type(value, struct ktrail_cap_agg);
+} ktrail_cap_agg_map SEC(".maps") __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KTRAIL_CAPC_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} ktrail_cap_counters SEC(".maps") __weak;
+
+/* kprobe variant: cap_capable's arguments, from entry to return, keyed by tid. */
+struct ktrail_cap_pending {
+	__u64 cred;
+	__s32 cap;
+	__u32 opts;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct ktrail_cap_pending);
+} ktrail_cap_pending_map SEC(".maps") __weak;
+
+/* A path is assembled here: the directory walked backwards ending at KTRAIL_FILE_SPLIT - 1,
+ * the caller's string from KTRAIL_FILE_SPLIT on. Sized so masked offsets stay inside. */
+#define KTRAIL_FILE_SPLIT 1024
+#define KTRAIL_FILE_TMP 2048
+struct ktrail_file_tmp {
+	/* The call, handed to the global (separately verified) functions of file.bpf.h. */
+	__u64 args[6];
+	__s64 ret;
+	__u32 kind;
+	__u32 compat;
+	__u32 old_mode, old_uid, old_gid, old_known;
+	/* Per buffer: where the resolved path starts, its length, KTRAIL_FILE_* flags. */
+	__u32 start[2], plen[2], flags[2];
+	__u32 _pad0;
+	char buf[2][KTRAIL_FILE_TMP + KTRAIL_PATH_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ktrail_file_tmp);
+} ktrail_file_tmp_map SEC(".maps") __weak;
 
 #endif

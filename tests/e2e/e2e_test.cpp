@@ -642,7 +642,9 @@ class E2E : public ::testing::Test {
 
   std::vector<std::string> agent_args(const std::vector<std::string> &extra) const {
     // A fresh in-memory chain per run: sequences start at 1 and runs never share state.
-    std::vector<std::string> a{"run", "--format", "json", "--chain-state", "none", "-o", "file:" + out_};
+    // Capability checks have their own suite (tests/caps); here they would add events per pid.
+    std::vector<std::string> a{"run", "--format", "json", "--chain-state", "none", "--cap-policy", "off",
+                               "-o", "file:" + out_};
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }

@@ -27,6 +27,10 @@ struct mirror_pending {
   struct ktrail_creds old_creds;
   __u32 syscall;
   __u32 compat;
+  __u32 file_mode;
+  __u32 file_uid;
+  __u32 file_gid;
+  __u32 file_known;
 };
 
 struct Field {
@@ -103,7 +107,34 @@ std::vector<Layout> host_layouts() {
       {"ktrail_pending",
        sizeof(mirror_pending),
        {F(mirror_pending, args), F(mirror_pending, cap_old), F(mirror_pending, old_creds),
-        F(mirror_pending, syscall), F(mirror_pending, compat)}},
+        F(mirror_pending, syscall), F(mirror_pending, compat), F(mirror_pending, file_mode),
+        F(mirror_pending, file_uid), F(mirror_pending, file_gid), F(mirror_pending, file_known)}},
+      {"ktrail_capable",
+       sizeof(ktrail_capable),
+       {F(ktrail_capable, hdr), F(ktrail_capable, count), F(ktrail_capable, first_boot_ns),
+        F(ktrail_capable, exe_ino), F(ktrail_capable, exe_dev), F(ktrail_capable, cap),
+        F(ktrail_capable, ret), F(ktrail_capable, syscall_nr), F(ktrail_capable, audit),
+        F(ktrail_capable, origin), F(ktrail_capable, hook), F(ktrail_capable, noise),
+        F(ktrail_capable, _pad0)}},
+      {"ktrail_cap_key",
+       sizeof(ktrail_cap_key),
+       {F(ktrail_cap_key, cgroup_id), F(ktrail_cap_key, exe_ino), F(ktrail_cap_key, tgid),
+        F(ktrail_cap_key, exe_dev), F(ktrail_cap_key, cap), F(ktrail_cap_key, denied),
+        F(ktrail_cap_key, audit), F(ktrail_cap_key, _pad0), F(ktrail_cap_key, comm)}},
+      {"ktrail_cap_agg",
+       sizeof(ktrail_cap_agg),
+       {F(ktrail_cap_agg, count), F(ktrail_cap_agg, last_boot_ns), F(ktrail_cap_agg, first)}},
+      {"ktrail_watch",
+       sizeof(ktrail_watch),
+       {F(ktrail_watch, w), F(ktrail_watch, len), F(ktrail_watch, flags)}},
+      {"ktrail_file",
+       sizeof(ktrail_file),
+       {F(ktrail_file, hdr), F(ktrail_file, ret), F(ktrail_file, arg_flags),
+        F(ktrail_file, syscall), F(ktrail_file, flags), F(ktrail_file, mode),
+        F(ktrail_file, old_mode), F(ktrail_file, uid), F(ktrail_file, gid),
+        F(ktrail_file, old_uid), F(ktrail_file, old_gid), F(ktrail_file, ino), F(ktrail_file, dev),
+        F(ktrail_file, path_len), F(ktrail_file, new_path_len), F(ktrail_file, watch),
+        F(ktrail_file, _pad0), F(ktrail_file, path), F(ktrail_file, new_path)}},
   };
 }
 #undef F

@@ -36,7 +36,11 @@ TEST(Options, RunDefaults) {
   EXPECT_EQ(p.cmd.kind, Command::Run);
   const RunOptions &o = p.cmd.run;
   EXPECT_EQ(o.format, "auto");
-  EXPECT_EQ(o.events, (std::vector<std::string>{"exec", "exit", "cred", "ssh"}));
+  EXPECT_EQ(o.events, (std::vector<std::string>{"exec", "exit", "cred", "ssh", "capable"}));
+  EXPECT_EQ(o.cap_policy, "denials");
+  EXPECT_EQ(o.cap_hook, "auto");
+  EXPECT_EQ(o.cap_key, "cgroup");
+  EXPECT_TRUE(o.watch.empty());
   EXPECT_TRUE(o.outputs.empty());
   EXPECT_EQ(o.duration, 0);
   EXPECT_EQ(o.buffer, "auto");
@@ -118,7 +122,10 @@ TEST(Options, InvalidValuesAreUsageErrors) {
       {},                                   // no subcommand
       {"bogus"},                            // unknown subcommand
       {"run", "--format", "xml"},
-      {"run", "--events", "exec,file"},
+      {"run", "--events", "exec,files"},
+      {"run", "--cap-policy", "some"},
+      {"run", "--cap-hook", "lsm"},
+      {"run", "--cap-key", "user"},
       {"run", "--events", "network"},
       {"run", "--buffer", "huge"},
       {"run", "--hooks", "kprobe"},

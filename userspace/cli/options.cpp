@@ -3,7 +3,13 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "policy/policy.h"
+
 namespace ktrail {
+
+namespace {
+constexpr size_t kMaxWatches = 32;  // KTRAIL_WATCH_MAX (include/ktrail/abi/events.h)
+}  // namespace
 
 Command parse_command_line(int argc, const char *const *argv) {
   Command cmd;
@@ -17,7 +23,7 @@ Command parse_command_line(int argc, const char *const *argv) {
       ->check(CLI::IsMember({"auto", "json", "table"}));
   run->add_option("--events", o.events, "Event classes to trace")
       ->delimiter(',')
-      ->check(CLI::IsMember({"exec", "exit", "cred", "ssh"}));
+      ->check(CLI::IsMember({"exec", "exit", "cred", "ssh", "capable", "file"}));
   run->add_option("-o,--output", o.outputs, "Output: stdout or file:PATH (repeatable)");
   run->add_option("--duration", o.duration, "Stop after SECONDS")->check(CLI::NonNegativeNumber);
   run->add_option("--buffer", o.buffer, "Transport: ring buffer, or perf buffer fallback")
@@ -69,6 +75,23 @@ Command parse_command_line(int argc, const char *const *argv) {
       ->check(CLI::Range(10, 10000));
   run->add_option("--max-processes", o.max_processes, "Process cache capacity (bounded memory)")
       ->check(CLI::Range(1024u, 4194304u));
+  run->add_option("--cap-policy", o.cap_policy,
+                  "Capability checks: off, denials only, or all (aggregated in the kernel)")
+      ->check(CLI::IsMember({"off", "denials", "all"}));
+  run->add_option("--cap-always", o.cap_always,
+                  "Capabilities reported one by one, granted or denied (CAP_X,...; '' for none)")
+      ->delimiter(',');
+  run->add_option("--cap-hook", o.cap_hook,
+                  "cap_capable hook variant: auto (tp_btf, then fexit, then kprobe) or forced")
+      ->check(CLI::IsMember({"auto", "tp_btf", "fentry", "kprobe"}));
+  run->add_option("--cap-key", o.cap_key, "Aggregate capability checks per cgroup or per process")
+      ->check(CLI::IsMember({"cgroup", "process"}));
+  run->add_option("--cap-interval", o.cap_interval, "Seconds between capability summaries")
+      ->check(CLI::Range(0.1, 3600.0));
+  run->add_option("--watch", o.watch,
+                  "Watched path (repeatable): /exact, /dir/, */suffix; w: prefix = writes only");
+  run->add_option("--watch-file", o.watch_file, "File of --watch entries, one per line");
+  run->add_flag("--no-default-watch", o.no_default_watch, "Do not watch the default secrets");
   auto *version = app.add_subcommand("version", "Print the version");
   auto *verify = add_verify_command(app, cmd.verify);
   auto *probe = add_probe_command(app, cmd.probe);
@@ -96,6 +119,7 @@ Status to_loader_config(const RunOptions &o, LoaderConfig &c) {
     else if (e == "exit") c.trace_exit = true;
     else if (e == "cred") c.trace_cred = true;
     else if (e == "ssh") c.trace_ssh = true;
+    else if (e == "capable" || e == "file") continue;  // below
     else return Status::error(KTRAIL_EXIT_USAGE, "unknown event class " + e);
   }
   if (o.events.empty()) return Status::error(KTRAIL_EXIT_USAGE, "--events selects nothing");
@@ -113,6 +137,38 @@ Status to_loader_config(const RunOptions &o, LoaderConfig &c) {
         return Status::error(KTRAIL_EXIT_USAGE, "--ssh-exe-names: '" + n +
                                                     "' is longer than the 15 bytes the kernel keeps as the process name");
   }
+  c.cap_policy = CapPolicy::Off;
+  c.trace_file = false;
+  for (const auto &e : o.events) {
+    if (e == "capable")
+      c.cap_policy = o.cap_policy == "all" ? CapPolicy::All
+                     : o.cap_policy == "off" ? CapPolicy::Off
+                                             : CapPolicy::Denials;
+    if (e == "file") c.trace_file = true;
+  }
+  if (Status s = parse_capability_list(o.cap_always, c.cap_always); !s) return s;
+  c.cap_hook = o.cap_hook == "tp_btf"   ? CapHook::TpBtf
+               : o.cap_hook == "fentry" ? CapHook::Fentry
+               : o.cap_hook == "kprobe" ? CapHook::Kprobe
+                                        : CapHook::Auto;
+  c.cap_by_process = o.cap_key == "process";
+  c.watches.clear();
+  if (c.trace_file) {
+    std::vector<std::string> entries;
+    if (!o.no_default_watch) entries = default_watch_list();
+    if (!o.watch_file.empty())
+      if (Status s = parse_watch_file(o.watch_file, entries); !s) return s;
+    entries.insert(entries.end(), o.watch.begin(), o.watch.end());
+    for (const auto &spec : entries) {
+      WatchSpec w;
+      if (Status s = parse_watch(spec, w); !s) return s;
+      c.watches.push_back(w);
+    }
+    if (c.watches.size() > kMaxWatches)
+      return Status::error(KTRAIL_EXIT_USAGE, "at most " + std::to_string(kMaxWatches) +
+                                                  " watch entries (defaults included)");
+    if (c.watches.empty()) c.trace_file = false;
+  }
   c.buffer = o.buffer == "ring" ? BufferKind::Ring : o.buffer == "perf" ? BufferKind::Perf : BufferKind::Auto;
   c.hooks = o.hooks == "tp_btf" ? HookMode::TpBtf : o.hooks == "tracepoint" ? HookMode::Tracepoint : HookMode::Auto;
   if (o.buffer_mb & (o.buffer_mb - 1))
@@ -125,12 +181,14 @@ Status to_loader_config(const RunOptions &o, LoaderConfig &c) {
 }
 
 OutputClasses output_classes(const RunOptions &o) {
-  OutputClasses c{false, false, false, false};
+  OutputClasses c{false, false, false, false, false, false};
   for (const auto &e : o.events) {
     if (e == "exec") c.exec = true;
     else if (e == "exit") c.exit = true;
     else if (e == "cred") c.cred = true;
     else if (e == "ssh") c.ssh = true;
+    else if (e == "capable") c.capable = true;
+    else if (e == "file") c.file = true;
   }
   return c;
 }

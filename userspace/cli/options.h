@@ -13,7 +13,8 @@ namespace ktrail {
 
 struct RunOptions {
   std::string format = "auto";  // auto | json | table
-  std::vector<std::string> events{"exec", "exit", "cred", "ssh"};
+  // file is opt-in until the open path meets its overhead target (bench/RESULTS.md).
+  std::vector<std::string> events{"exec", "exit", "cred", "ssh", "capable"};
   std::vector<std::string> outputs;  // default: stdout
   double duration = 0;               // seconds; 0 = until SIGINT/SIGTERM
   std::string buffer = "auto";       // auto | ring | perf
@@ -41,11 +42,21 @@ struct RunOptions {
   std::string cloud_endpoint;                 // default http://169.254.169.254
   int cloud_timeout_ms = 300;
   uint32_t max_processes = 65536;
+  // Capability checks
+  std::string cap_policy = "denials";  // off | denials | all
+  std::vector<std::string> cap_always{"CAP_SYS_MODULE", "CAP_SYS_BOOT", "CAP_MAC_ADMIN"};
+  std::string cap_hook = "auto";       // auto | tp_btf | fentry | kprobe
+  std::string cap_key = "cgroup";      // cgroup | process
+  double cap_interval = 10;            // seconds between summaries
+  // Sensitive files
+  std::vector<std::string> watch;      // added to the defaults
+  std::string watch_file;
+  bool no_default_watch = false;
 };
 
 // Which event classes reach the outputs (the kernel may trace more: ssh needs exec and exit).
 struct OutputClasses {
-  bool exec = true, exit = true, cred = true, ssh = true;
+  bool exec = true, exit = true, cred = true, ssh = true, capable = true, file = true;
 };
 OutputClasses output_classes(const RunOptions &o);
 

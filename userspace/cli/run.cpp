@@ -15,6 +15,7 @@
 #include "ktrail/abi/events.h"
 #include "loader/loader.h"
 #include "loader/probe.h"
+#include "pipeline/cap_summary.h"
 #include "pipeline/pipeline.h"
 #include "sinks/format.h"
 
@@ -105,6 +106,12 @@ int run_command(const RunOptions &o) {
     eo.out_exit = oc.exit;
     eo.out_cred = oc.cred;
     eo.out_ssh = oc.ssh;
+    eo.out_capable = oc.capable;
+    eo.out_file = oc.file;
+    eo.cap_by_process = lc.cap_by_process;
+    for (const auto &w : lc.watches)
+      eo.watch_entries.push_back(std::string((w.flags & KTRAIL_WATCH_WRITE) ? "w:" : "") +
+                                 ((w.flags & KTRAIL_WATCH_SUFFIX) ? "*" : "") + w.path);
     enricher.configure(eo);
   }
   Pipeline pipeline(host, enricher, std::move(sinks));
@@ -141,7 +148,16 @@ int run_command(const RunOptions &o) {
   EventSource *src = loader.source();
   const uint64_t start = Clock::boot_now();
   const uint64_t deadline = o.duration > 0 ? start + static_cast<uint64_t>(o.duration * 1e9) : 0;
-  uint64_t last_stats = start, last_sync = start;
+  uint64_t last_stats = start, last_sync = start, last_caps = start;
+  const uint64_t cap_interval_ns = static_cast<uint64_t>(o.cap_interval * 1e9);
+  CapSummarizer caps;
+  auto summarize_caps = [&](bool final) {
+    if (lc.cap_policy == CapPolicy::Off) return;
+    caps.scan(
+        loader.read_cap_agg(),
+        [&](const std::vector<uint8_t> &k, std::vector<uint8_t> &v) { return loader.take_cap_agg(k, v); },
+        [&](const void *d, size_t n) { pipeline.on_record(d, n); }, final);
+  };
   auto account = [&] {
     auto counters = loader.read_counters();
     std::vector<uint64_t> dropped(counters.size());
@@ -167,6 +183,10 @@ int run_command(const RunOptions &o) {
       enricher.clock().resync();
       last_sync = now;
     }
+    if (now - last_caps >= cap_interval_ns) {
+      summarize_caps(false);
+      last_caps = now;
+    }
     pipeline.tick(now);
     pipeline.flush();
     if (deadline && now >= deadline) break;
@@ -175,6 +195,14 @@ int run_command(const RunOptions &o) {
   while (src->poll(0) > 0) {
   }
   account();
+  summarize_caps(true);
+  if (lc.cap_policy != CapPolicy::Off) {
+    auto cc = loader.read_cap_counters();
+    KLOG_INFO("capability checks: %llu seen, %llu selected by policy, %llu aggregated, %llu reported alone (map full); %llu summaries",
+              (unsigned long long)cc[KTRAIL_CAPC_CHECKS], (unsigned long long)cc[KTRAIL_CAPC_SELECTED],
+              (unsigned long long)cc[KTRAIL_CAPC_AGGREGATED], (unsigned long long)cc[KTRAIL_CAPC_OVERFLOW],
+              (unsigned long long)caps.summaries());
+  }
   pipeline.tick(UINT64_MAX);
   pipeline.finish();  // the final checkpoint: a clean stop is not a cut trail
   loader.save_reported_drops(pipeline.drops_reported());

@@ -43,6 +43,8 @@ uint32_t hook_of_type(uint32_t type) {
     case KTRAIL_EV_SSH_LOG: return KTRAIL_HOOK_SSH_LOG;
     case KTRAIL_EV_SSH_PAM: return KTRAIL_HOOK_SSH_PAM;
     case KTRAIL_EV_CGROUP: return KTRAIL_HOOK_CGROUP;
+    case KTRAIL_EV_CAPABLE: return KTRAIL_HOOK_CAPABLE;
+    case KTRAIL_EV_FILE: return KTRAIL_HOOK_FILE;
   }
   return KTRAIL_HOOK_MAX;
 }
@@ -201,6 +203,8 @@ const char *hook_name(uint32_t hook) {
     case KTRAIL_HOOK_SSH_LOG: return "ssh_log";
     case KTRAIL_HOOK_SSH_PAM: return "ssh_pam";
     case KTRAIL_HOOK_CGROUP: return "cgroup";
+    case KTRAIL_HOOK_CAPABLE: return "capable";
+    case KTRAIL_HOOK_FILE: return "file";
   }
   return "unknown";
 }
@@ -328,6 +332,12 @@ DecodeResult decode_record(const void *data, size_t size, Event &e) {
       }
       break;
     }
+    case KTRAIL_EV_CAPABLE:
+      if (!decode_capable(base, h.size, e, r.error)) return r;
+      break;
+    case KTRAIL_EV_FILE:
+      if (!decode_file(base, h.size, e, r.error)) return r;
+      break;
     default:
       if (!decode_ssh(h, base, e, r.error)) return r;
       break;

@@ -39,5 +39,9 @@ std::string tty_display_name(const std::string &kernel_name);
 // An address from kernel memory -> printable ip and port ("" when the family is unknown).
 Endpoint decode_sockaddr(const ktrail_sockaddr &a);
 const char *hook_name(uint32_t hook);
+// Capability and file records (decode_cap_file.cpp); false with err set when malformed.
+bool decode_capable(const void *data, size_t size, Event &e, std::string &err);
+bool decode_file(const void *data, size_t size, Event &e, std::string &err);
+const char *file_syscall_name(uint32_t syscall);
 
 }  // namespace ktrail

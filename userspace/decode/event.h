@@ -16,6 +16,39 @@ enum class EventKind : uint8_t {
   SshAccept, SshAuth, SshSessionStart, SshSessionEnd,
   // SSH signals: consumed by the session tracker, never emitted themselves
   SshLog, SshPam,
+  // capability checks and sensitive files (appended)
+  Capable, File,
+};
+
+// capable events (README "Capability checks").
+struct CapFields {
+  int32_t cap = -1;
+  int32_t ret = 0;              // 0 granted, -EPERM denied
+  uint64_t count = 0;           // checks since the key's last report
+  uint64_t first_boot_ns = 0;
+  int64_t first_realtime_ns = 0;  // enrich
+  uint64_t exe_ino = 0;
+  uint32_t exe_dev = 0;
+  int32_t syscall_nr = -1;
+  uint8_t audit = 0;            // enum ktrail_cap_audit
+  uint8_t origin = 0;           // enum ktrail_cap_origin
+  uint8_t hook = 0;             // enum ktrail_cap_hook
+  bool noise = false;
+  bool by_process = false;      // aggregated per process (else per cgroup)
+};
+
+// open/chmod/chown/rename/unlink/truncate/setxattr on a watched path.
+struct FileFields {
+  uint32_t syscall = 0;         // enum ktrail_cred_syscall (KTRAIL_SYS_OPEN..)
+  uint32_t flags = 0;           // enum ktrail_file_flags
+  uint64_t arg_flags = 0;
+  uint32_t mode = 0, old_mode = 0;
+  uint32_t uid = UINT32_MAX, gid = UINT32_MAX, old_uid = UINT32_MAX, old_gid = UINT32_MAX;
+  uint64_t ino = 0;
+  uint32_t dev = 0;
+  uint32_t watch = 0;
+  std::string path, new_path;
+  std::string watch_entry;      // the matching --watch entry (agent)
 };
 
 struct Endpoint {
@@ -124,6 +157,8 @@ struct Event {
   // ---- SSH (decode for signals, session tracker for the rest) ----
   SshFields ssh;
   SessionRef session;
+  CapFields cap;
+  FileFields file;
   bool suppress = false;  // not emitted: an internal signal or an event class not selected
   // ---- identity (enrich/identity): shared immutable snapshots, null when unknown ----
   std::shared_ptr<const ContainerInfo> container;

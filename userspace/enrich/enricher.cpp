@@ -103,6 +103,15 @@ void Enricher::enrich(Event &e) {
     case EventKind::Exit: e.suppress |= !opts_.out_exit; break;
     case EventKind::Cred: e.suppress |= !opts_.out_cred; break;
     case EventKind::SshAccept: e.suppress |= !opts_.out_ssh; break;
+    case EventKind::Capable:
+      e.suppress |= !opts_.out_capable;
+      e.cap.by_process = opts_.cap_by_process;
+      e.cap.first_realtime_ns = clock_.to_realtime(e.cap.first_boot_ns);
+      break;
+    case EventKind::File:
+      e.suppress |= !opts_.out_file;
+      if (e.file.watch < opts_.watch_entries.size()) e.file.watch_entry = opts_.watch_entries[e.file.watch];
+      break;
     default: break;
   }
 }

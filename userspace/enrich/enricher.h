@@ -14,6 +14,9 @@ struct EnrichOptions {
   bool ssh = false;  // run the SSH session tracker
   std::vector<std::string> ssh_exe_names{"sshd", "sshd-session", "sshd-auth"};
   bool out_exec = true, out_exit = true, out_cred = true, out_ssh = true;
+  bool out_capable = true, out_file = true;
+  bool cap_by_process = false;            // capability aggregation key
+  std::vector<std::string> watch_entries; // index = ktrail_file.watch, as configured
 };
 
 class Enricher {

@@ -6,15 +6,17 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <bpf/btf.h>
 
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
 #include <iterator>
+#include <fstream>
 
 #include "common/log.h"
+#include "ktrail/abi/events.h"  // before the skeleton: its .rodata uses struct ktrail_watch
 #include "ktrail.skel.h"
-#include "ktrail/abi/events.h"
 #include "loader/ssh_probes.h"
 
 namespace ktrail {
@@ -26,7 +28,7 @@ int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap) {
                  : level == LIBBPF_INFO ? log::Level::Debug
                                         : log::Level::Debug;
   if (l < log::level()) return 0;
-  char buf[1024];
+  static char buf[65536];  // verifier logs come in one piece
   int n = vsnprintf(buf, sizeof(buf), fmt, ap);
   if (n > 0 && buf[std::min<size_t>(n, sizeof(buf) - 1) - 1] == '\n')
     buf[std::min<size_t>(n, sizeof(buf) - 1) - 1] = 0;
@@ -61,6 +63,35 @@ struct HookDef {
   bool wanted;
 };
 
+// A real probe, not a guess: load a two-instruction fexit program on cap_capable. Kernels
+// (or lockdown/LSM setups) that refuse tracing programs answer EPERM/EINVAL here, not at
+// skeleton load, where a failure would take every other hook down with it.
+bool probe_fexit_cap_capable(const KernelFeatures &f) {
+  if (!f.vmlinux_btf) return false;
+  auto *btf = static_cast<struct btf *>(f.vmlinux_btf.get());
+  int id = btf__find_by_name_kind(btf, "cap_capable", BTF_KIND_FUNC);
+  if (id <= 0) return false;
+  struct bpf_insn insns[] = {
+      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0},
+      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
+  };
+  LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = BPF_TRACE_FEXIT,
+              .attach_btf_id = static_cast<__u32>(id));
+  int fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "ktrail_probe", "GPL", insns, 2, &opts);
+  if (fd < 0) return false;
+  close(fd);
+  return true;
+}
+
+bool kprobe_target_exists(const char *fn) {
+  std::ifstream f("/sys/kernel/tracing/available_filter_functions");
+  std::string line;
+  size_t n = strlen(fn);
+  while (std::getline(f, line))
+    if (line.compare(0, n, fn) == 0 && (line.size() == n || line[n] == ' ')) return true;
+  return false;
+}
+
 }  // namespace
 
 PlanRequest plan_request(const LoaderConfig &cfg) {
@@ -70,6 +101,7 @@ PlanRequest plan_request(const LoaderConfig &cfg) {
   r.trace_cred = cfg.trace_cred;
   r.trace_ssh = cfg.trace_ssh;
   r.trace_cgroup = cfg.trace_cgroup;
+  r.trace_file = cfg.trace_file;
   r.buffer = cfg.buffer;
   r.hooks = cfg.hooks;
   return r;
@@ -80,6 +112,53 @@ PlanKernel plan_kernel(const KernelFeatures &f) {
   k.ringbuf = f.ringbuf;
   k.has_tp_btf = [&f](const std::string &hook) { return f.has_tp_btf(hook); };
   return k;
+}
+
+CapHook pick_cap_hook(CapHook forced, bool has_tp, bool has_fentry, bool has_kprobe) {
+  if (forced != CapHook::Auto) return forced;
+  if (has_tp) return CapHook::TpBtf;
+  if (has_fentry) return CapHook::Fentry;
+  if (has_kprobe) return CapHook::Kprobe;
+  return CapHook::Auto;  // none: capability checks stay off
+}
+
+const char *cap_hook_name(CapHook h) {
+  switch (h) {
+    case CapHook::TpBtf: return "tp_btf";
+    case CapHook::Fentry: return "fexit";
+    case CapHook::Kprobe: return "kprobe";
+    case CapHook::Auto: break;
+  }
+  return "none";
+}
+
+CapHook Loader::choose_cap_hook(const LoaderConfig &cfg) const {
+  if (cfg.cap_policy == CapPolicy::Off) return CapHook::Auto;
+  bool tp = features_->has_tp_btf("cap_capable");
+  // Probes for the fallbacks run only when they could be chosen.
+  bool fentry = !tp && cfg.cap_hook == CapHook::Auto && probe_fexit_cap_capable(*features_);
+  bool kprobe = !tp && !fentry && cfg.cap_hook == CapHook::Auto && kprobe_target_exists("cap_capable");
+  return pick_cap_hook(cfg.cap_hook, tp, fentry, kprobe);
+}
+
+void Loader::attach_capable(CapHook variant) {
+  HookStatus st{"cap_capable", cap_hook_name(variant), false, ""};
+  std::vector<bpf_program *> progs;
+  if (variant == CapHook::TpBtf) progs = {skel_->progs.tp_btf__cap_capable};
+  if (variant == CapHook::Fentry) progs = {skel_->progs.fexit__cap_capable};
+  if (variant == CapHook::Kprobe) progs = {skel_->progs.kretprobe__cap_capable, skel_->progs.kprobe__cap_capable};
+  for (bpf_program *p : progs) {
+    bpf_link *link = bpf_program__attach(p);
+    if (!link) {
+      st.error = std::string(bpf_program__name(p)) + ": " + strerror(errno);
+      break;
+    }
+    links_.push_back(link);
+  }
+  st.attached = st.error.empty() && !progs.empty();
+  if (progs.empty()) st.error = "no cap_capable hook on this kernel (no tracepoint, fexit or kprobe)";
+  if (!st.attached) KLOG_WARN("capability checks are not traced: %s", st.error.c_str());
+  hooks_.push_back(st);
 }
 
 Status classify_load_error(int err, const std::string &lockdown) {
@@ -165,6 +244,24 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
   skel_->rodata->ktrail_trace_cred = cfg.trace_cred;
   skel_->rodata->ktrail_trace_exec_failed = cfg.trace_exec;
   skel_->rodata->ktrail_trace_ssh = cfg.trace_ssh;
+  skel_->rodata->ktrail_cap_policy = static_cast<uint32_t>(cfg.cap_policy);
+  skel_->rodata->ktrail_cap_always = cfg.cap_always;
+  skel_->rodata->ktrail_cap_by_process = cfg.cap_by_process;
+  skel_->rodata->ktrail_trace_file = cfg.trace_file && !cfg.watches.empty();
+  {
+    uint32_t n = 0;
+    for (const auto &w : cfg.watches) {
+      if (n == KTRAIL_WATCH_MAX || w.path.size() > KTRAIL_WATCH_LEN)
+        return Status::error(KTRAIL_EXIT_USAGE, "--watch: at most " + std::to_string(KTRAIL_WATCH_MAX) +
+                                                    " entries of at most " + std::to_string(KTRAIL_WATCH_LEN) + " bytes");
+      auto &dst = const_cast<ktrail_watch &>(skel_->rodata->ktrail_watches[n++]);
+      memset(&dst, 0, sizeof(dst));
+      memcpy(dst.w, w.path.data(), w.path.size());
+      dst.len = static_cast<uint32_t>(w.path.size());
+      dst.flags = w.flags;
+    }
+    skel_->rodata->ktrail_watch_n = cfg.trace_file ? n : 0;
+  }
   {
     uint32_t n = 0;
     for (const auto &name : cfg.ssh_exe_names) {
@@ -205,6 +302,13 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
       {skel_->progs.uretprobe__pam_close_session, "pam_close_session", true},
   };
   for (const auto &p : pam_probes) bpf_program__set_autoload(p.prog, cfg.trace_ssh);
+  // Exactly one cap_capable variant is loaded: a variant this kernel refuses (fexit where
+  // tracing programs are not allowed, kprobes without CONFIG_KPROBES) would fail the object.
+  const CapHook cap_variant = choose_cap_hook(cfg);
+  bpf_program__set_autoload(skel_->progs.tp_btf__cap_capable, cap_variant == CapHook::TpBtf);
+  bpf_program__set_autoload(skel_->progs.fexit__cap_capable, cap_variant == CapHook::Fentry);
+  bpf_program__set_autoload(skel_->progs.kprobe__cap_capable, cap_variant == CapHook::Kprobe);
+  bpf_program__set_autoload(skel_->progs.kretprobe__cap_capable, cap_variant == CapHook::Kprobe);
   // Attach plan (plan_attach, shared with `ktrail probe`): which variants to load per hook.
   for (size_t i = 0; i < std::size(defs); i++) {
     const HookPlan &hp = plan.hooks[i];
@@ -243,6 +347,10 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
     hooks_.push_back(st);
   }
   if (cfg.trace_ssh) attach_ssh(cfg, pam_probes);
+  if (cfg.cap_policy != CapPolicy::Off) {
+    attach_capable(cap_variant);
+    any |= hooks_.back().attached;
+  }
   if (!any) return Status::error(KTRAIL_EXIT_NO_HOOKS, "no hook could be attached");
 
   std::string terr;
@@ -377,6 +485,44 @@ void Loader::save_reported_drops(const std::vector<uint64_t> &reported) {
   if (bpf_map_lookup_elem(meta_fd_, &zero, &m) != 0) return;
   for (size_t i = 0; i < KTRAIL_HOOK_MAX && i < reported.size(); i++) m.reported[i] = reported[i];
   bpf_map_update_elem(meta_fd_, &zero, &m, BPF_ANY);
+}
+
+std::vector<CapAggEntry> Loader::read_cap_agg() const {
+  std::vector<CapAggEntry> out;
+  if (!skel_) return out;
+  int fd = bpf_map__fd(skel_->maps.ktrail_cap_agg_map);
+  std::vector<uint8_t> key(sizeof(ktrail_cap_key)), next(sizeof(ktrail_cap_key));
+  const void *prev = nullptr;
+  // Bounded by the map size: a key deleted under us restarts get_next_key from the start.
+  for (uint32_t i = 0; i <= bpf_map__max_entries(skel_->maps.ktrail_cap_agg_map); i++) {
+    if (bpf_map_get_next_key(fd, prev, next.data()) != 0) break;
+    CapAggEntry e{next, std::vector<uint8_t>(sizeof(ktrail_cap_agg))};
+    if (bpf_map_lookup_elem(fd, next.data(), e.value.data()) == 0) out.push_back(std::move(e));
+    key = next;
+    prev = key.data();
+  }
+  return out;
+}
+
+bool Loader::take_cap_agg(const std::vector<uint8_t> &key, std::vector<uint8_t> &value) const {
+  if (!skel_) return false;
+  value.assign(sizeof(ktrail_cap_agg), 0);
+  int fd = bpf_map__fd(skel_->maps.ktrail_cap_agg_map);
+  return bpf_map_lookup_and_delete_elem(fd, key.data(), value.data()) == 0;
+}
+
+std::vector<uint64_t> Loader::read_cap_counters() const {
+  std::vector<uint64_t> out(KTRAIL_CAPC_MAX, 0);
+  if (!skel_) return out;
+  int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) return out;
+  std::vector<uint64_t> vals(ncpu);
+  int fd = bpf_map__fd(skel_->maps.ktrail_cap_counters);
+  for (uint32_t k = 0; k < KTRAIL_CAPC_MAX; k++) {
+    if (bpf_map_lookup_elem(fd, &k, vals.data()) != 0) continue;
+    for (uint64_t v : vals) out[k] += v;
+  }
+  return out;
 }
 
 std::vector<HookCounters> Loader::read_counters() const {

@@ -16,6 +16,22 @@ struct ktrail_bpf;
 
 namespace ktrail {
 
+// cap_capable variants, in order of preference (--cap-hook forces one).
+enum class CapHook { Auto, TpBtf, Fentry, Kprobe };
+enum class CapPolicy : uint32_t { Off = 0, Denials = 1, All = 2 };
+
+// One --watch entry as the kernel filter compares it (see policy/watch_list.h).
+struct WatchSpec {
+  std::string path;    // absolute; "/dir/" = prefix; "*/x" = suffix
+  uint32_t flags = 0;  // enum ktrail_watch_flags
+};
+
+// One entry of the capability aggregation map, as raw ABI structs.
+struct CapAggEntry {
+  std::vector<uint8_t> key;    // struct ktrail_cap_key
+  std::vector<uint8_t> value;  // struct ktrail_cap_agg
+};
+
 struct LoaderConfig {
   bool trace_exec = true;  // exec + failed exec
   bool trace_exit = true;
@@ -33,6 +49,14 @@ struct LoaderConfig {
   // bpffs directory: programs, ring buffer and counters stay pinned there when the agent stops,
   // so the next agent with the same configuration resumes them (ring buffer only).
   std::string pin_dir;
+  // Capability checks (capable.bpf.c).
+  CapPolicy cap_policy = CapPolicy::Denials;
+  uint64_t cap_always = 0;           // bitmask of CAP_* reported one by one
+  bool cap_by_process = false;       // aggregation key: process instead of cgroup
+  CapHook cap_hook = CapHook::Auto;
+  // Sensitive files (file.bpf.h).
+  bool trace_file = false;
+  std::vector<WatchSpec> watches;
 };
 
 struct HookStatus {
@@ -67,9 +91,17 @@ class Loader {
   std::vector<uint64_t> reported_drops() const;
   // Persists what this agent reported, for the next one (no-op without a pin).
   void save_reported_drops(const std::vector<uint64_t> &reported);
+  // Capability aggregation map: every entry, and an atomic read-and-remove of one entry
+  // (BPF_MAP_LOOKUP_AND_DELETE_ELEM, so no count the kernel adds meanwhile is lost).
+  std::vector<CapAggEntry> read_cap_agg() const;
+  bool take_cap_agg(const std::vector<uint8_t> &key, std::vector<uint8_t> &value) const;
+  // Per-CPU capability counters summed, indexed by enum ktrail_cap_counter.
+  std::vector<uint64_t> read_cap_counters() const;
 
  private:
   void attach_ssh(const LoaderConfig &cfg, const std::vector<PamProbe> &probes);
+  CapHook choose_cap_hook(const LoaderConfig &cfg) const;
+  void attach_capable(CapHook variant);
   ktrail_bpf *skel_ = nullptr;
   std::unique_ptr<KernelFeatures> features_;
   std::unique_ptr<EventSource> source_;
@@ -87,6 +119,11 @@ class Loader {
 // The plan inputs for this configuration and kernel (the PlanKernel refers to `features`).
 PlanRequest plan_request(const LoaderConfig &cfg);
 PlanKernel plan_kernel(const KernelFeatures &features);
+// The cap_capable variant for a kernel: forced, or tp_btf -> fentry -> kprobe by what exists
+// (unit tested). has_fentry: BTF has the cap_capable function and the kernel allows tracing
+// programs; has_kprobe: cap_capable is in available_filter_functions.
+CapHook pick_cap_hook(CapHook forced, bool has_tp, bool has_fentry, bool has_kprobe);
+const char *cap_hook_name(CapHook h);
 
 // Maps a load failure to an exit code and an actionable message (unit tested).
 Status classify_load_error(int err, const std::string &lockdown);

@@ -30,7 +30,7 @@ AttachPlan plan_attach(const PlanRequest &req, const PlanKernel &k) {
       break;
   }
 
-  const bool syscalls = req.trace_cred || req.trace_exec || req.trace_ssh;
+  const bool syscalls = req.trace_cred || req.trace_exec || req.trace_ssh || req.trace_file;
   for (const char *name : kHookNames) {
     HookPlan h;
     h.hook = name;

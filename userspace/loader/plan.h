@@ -19,7 +19,8 @@ struct PlanRequest {
   bool trace_exit = true;
   bool trace_cred = true;
   bool trace_ssh = false;  // sshd accepts and log writes ride on sys_enter/sys_exit
-  bool trace_cgroup = true;  // cgroup2 mkdir: container identity (agent-internal records)
+  bool trace_cgroup = true;
+  bool trace_file = false;  // watched-path syscalls ride on sys_enter/sys_exit  // cgroup2 mkdir: container identity (agent-internal records)
   BufferKind buffer = BufferKind::Auto;
   HookMode hooks = HookMode::Auto;
 };

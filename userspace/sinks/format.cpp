@@ -56,6 +56,20 @@ std::string capability_name(int cap) {
   return "CAP_" + std::to_string(cap);
 }
 
+// One action per kind of change; ktrail.file.syscall keeps the exact call.
+const char *file_action(uint32_t syscall) {
+  switch (syscall) {
+    case KTRAIL_SYS_OPEN: case KTRAIL_SYS_OPENAT: case KTRAIL_SYS_OPENAT2: case KTRAIL_SYS_CREAT: return "open";
+    case KTRAIL_SYS_CHMOD: case KTRAIL_SYS_FCHMOD: case KTRAIL_SYS_FCHMODAT: case KTRAIL_SYS_FCHMODAT2: return "chmod";
+    case KTRAIL_SYS_CHOWN: case KTRAIL_SYS_FCHOWN: case KTRAIL_SYS_LCHOWN: case KTRAIL_SYS_FCHOWNAT: return "chown";
+    case KTRAIL_SYS_RENAME: case KTRAIL_SYS_RENAMEAT: case KTRAIL_SYS_RENAMEAT2: return "rename";
+    case KTRAIL_SYS_UNLINK: case KTRAIL_SYS_UNLINKAT: return "unlink";
+    case KTRAIL_SYS_TRUNCATE: case KTRAIL_SYS_FTRUNCATE: return "truncate";
+    case KTRAIL_SYS_SETXATTR: case KTRAIL_SYS_LSETXATTR: case KTRAIL_SYS_FSETXATTR: return "setxattr";
+  }
+  return "file";
+}
+
 const char *event_action(const Event &e) {
   switch (e.kind) {
     case EventKind::Exec:
@@ -69,6 +83,8 @@ const char *event_action(const Event &e) {
     case EventKind::SshSessionEnd: return "ssh_session_end";
     case EventKind::SshLog: return "ssh_log";
     case EventKind::SshPam: return "ssh_pam";
+    case EventKind::Capable: return "capable";
+    case EventKind::File: return file_action(e.file.syscall);
   }
   return "unknown";
 }
@@ -84,6 +100,7 @@ bool fs_call_succeeded(const Event &e) {
 
 int event_errno(const Event &e) {
   if (e.kind == EventKind::ExecFailed) return static_cast<int>(-e.ret);
+  if (e.kind == EventKind::File && e.ret < 0) return static_cast<int>(-e.ret);
   if (e.kind == EventKind::Cred && e.syscall != KTRAIL_SYS_SETFSUID &&
       e.syscall != KTRAIL_SYS_SETFSGID && e.ret < 0)
     return static_cast<int>(-e.ret);
@@ -308,9 +325,128 @@ bool event_success(const Event &e) {
     case EventKind::SshSessionEnd:
     case EventKind::SshLog:
     case EventKind::SshPam: return true;
+    case EventKind::Capable: return e.cap.ret == 0;
+    case EventKind::File: return e.ret >= 0;
   }
   return false;
 }
+
+namespace {
+
+const char *cap_origin_name(uint8_t o) {
+  switch (o) {
+    case KTRAIL_CAP_FIRST: return "first";
+    case KTRAIL_CAP_SUMMARY: return "summary";
+    case KTRAIL_CAP_ALWAYS: return "always";
+    case KTRAIL_CAP_OVERFLOW: return "overflow";
+  }
+  return "unknown";
+}
+
+const char *cap_hook_variant(uint8_t h) {
+  switch (h) {
+    case KTRAIL_CAP_HOOK_TP_BTF: return "tp_btf";
+    case KTRAIL_CAP_HOOK_FEXIT: return "fexit";
+    case KTRAIL_CAP_HOOK_KPROBE: return "kprobe";
+  }
+  return "unknown";
+}
+
+// ECS event.type for a file event.
+const char *file_event_type(const Event &e) {
+  std::string_view a = file_action(e.file.syscall);
+  if (a == "open") return "access";
+  if (a == "unlink") return "deletion";
+  return "change";
+}
+
+std::string octal_mode(uint32_t m) {
+  char b[16];
+  snprintf(b, sizeof(b), "%04o", m & 07777);
+  return b;
+}
+
+// open(2) intent from the access mode and the flags that write without O_WRONLY/O_RDWR.
+const char *open_intent(uint64_t flags) {
+  switch (flags & 03) {
+    case 0: return (flags & (01000 /*O_TRUNC*/ | 0100 /*O_CREAT*/)) ? "write" : "read";
+    case 1: return "write";
+    default: return "read_write";
+  }
+}
+
+void write_capable_ktrail(JsonWriter &w, const Event &e) {
+  const CapFields &c = e.cap;
+  w.key("capability").begin_object();
+  w.field("name", capability_name(c.cap));
+  w.field("id", c.cap);
+  w.field("count", c.count);
+  w.field("origin", cap_origin_name(c.origin));
+  if (c.audit != KTRAIL_CAP_AUDIT_UNKNOWN) w.field("audit", c.audit == KTRAIL_CAP_AUDIT_YES);
+  w.field("noise", c.noise);
+  w.field("hook", cap_hook_variant(c.hook));
+  if (c.syscall_nr >= 0) w.field("syscall_nr", c.syscall_nr);
+  if (c.origin == KTRAIL_CAP_SUMMARY) {
+    w.field("first", format_rfc3339(c.first_realtime_ns));
+    w.field("aggregation", c.by_process ? "process" : "cgroup");
+  }
+  if (c.exe_ino) w.key("executable").begin_object().field("inode", c.exe_ino).field("device", c.exe_dev).end_object();
+  w.end_object();
+}
+
+// ECS file.*: the path the call named (rename: the source) and what is known of the inode.
+void write_file_ecs(JsonWriter &w, const Event &e) {
+  const FileFields &f = e.file;
+  bool is_open = file_action(f.syscall) == std::string_view("open");
+  w.key("file").begin_object();
+  w.field("path", f.path);
+  auto slash = f.path.rfind('/');
+  if (slash != std::string::npos) {
+    w.field("name", f.path.substr(slash + 1));
+    w.field("directory", slash == 0 ? std::string("/") : f.path.substr(0, slash));
+  }
+  if (std::string_view(file_action(f.syscall)) == "chmod") w.field("mode", octal_mode(f.mode));
+  else if (is_open && f.ino) w.field("mode", octal_mode(f.old_mode));
+  else if (f.old_uid != UINT32_MAX && f.old_mode) w.field("mode", octal_mode(f.old_mode));
+  if (f.ino) w.field("inode", std::to_string(f.ino)).field("device", f.dev);
+  if (is_open && f.ino) w.field("uid", std::to_string(f.old_uid)).field("gid", std::to_string(f.old_gid));
+  w.end_object();
+}
+
+void write_file_ktrail(JsonWriter &w, const Event &e) {
+  const FileFields &f = e.file;
+  std::string_view action = file_action(f.syscall);
+  w.key("file").begin_object();
+  w.field("syscall", file_syscall_name(f.syscall));
+  w.field("return", e.ret);
+  if (!e.file.watch_entry.empty()) w.field("watch", e.file.watch_entry);
+  if (action == "open") {
+    w.field("intent", open_intent(f.arg_flags));
+    w.field("flags", f.arg_flags);
+    if (f.arg_flags & 0100) w.field("create_mode", octal_mode(f.mode));
+  } else if (action == "chmod") {
+    if (f.old_uid != UINT32_MAX) w.field("old_mode", octal_mode(f.old_mode));
+    w.field("new_mode", octal_mode(f.mode));
+  } else if (action == "chown") {
+    if (f.old_uid != UINT32_MAX) w.key("old_owner").begin_object().field("uid", f.old_uid).field("gid", f.old_gid).end_object();
+    // (uid_t)-1 leaves that id unchanged.
+    w.key("new_owner").begin_object();
+    if (f.uid != UINT32_MAX) w.field("uid", f.uid);
+    if (f.gid != UINT32_MAX) w.field("gid", f.gid);
+    w.end_object();
+  } else if (action == "rename") {
+    w.field("old_path", f.path).field("new_path", f.new_path);
+    if (f.arg_flags) w.field("flags", f.arg_flags);
+  } else if (f.arg_flags) {
+    w.field("flags", f.arg_flags);
+  }
+  if (f.flags & KTRAIL_FILE_RELATIVE) w.field("relative", true);
+  if (f.flags & KTRAIL_FILE_BY_FD) w.field("by_fd", true);
+  if (f.flags & KTRAIL_FILE_PATH_TRUNCATED) w.field("path_truncated", true);
+  w.end_object();
+}
+
+}  // namespace
 
 void format_json(const Event &e, const HostInfo &host, std::string &out) {
   JsonWriter w(out);
@@ -331,6 +467,8 @@ void format_json(const Event &e, const HostInfo &host, std::string &out) {
     case EventKind::Exit: type = "end"; break;
     case EventKind::Cred: type = "change"; break;
     case EventKind::Lost: type = "info"; break;
+    case EventKind::Capable: type = "access"; break;
+    case EventKind::File: category = "file"; type = file_event_type(e); break;
     default: type = type2 ? type2 : "info"; break;
   }
   w.key("category").begin_array().value(category).end_array();
@@ -410,6 +548,7 @@ void format_json(const Event &e, const HostInfo &host, std::string &out) {
   if (e.proc.loginuid != UINT32_MAX || e.proc.sessionid != UINT32_MAX || ssh_has_user(e))
     w.end_object();  // user
   write_ssh_endpoints(w, e);
+  if (e.kind == EventKind::File) write_file_ecs(w, e);
 
   if (int err = event_errno(e)) {
     w.key("error").begin_object().field("code", errno_name(err)).field("message", strerror(err)).end_object();
@@ -470,6 +609,8 @@ void format_json(const Event &e, const HostInfo &host, std::string &out) {
       w.end_object();
       break;
     }
+    case EventKind::Capable: write_capable_ktrail(w, e); break;
+    case EventKind::File: write_file_ktrail(w, e); break;
     default: break;
   }
   write_ssh_ktrail(w, e);
@@ -559,6 +700,16 @@ void format_table(const Event &e, std::string &out) {
       details = buf;
       break;
     }
+    case EventKind::Capable:
+      details = capability_name(e.cap.cap) + " x" + std::to_string(e.cap.count) + " (" +
+                cap_origin_name(e.cap.origin) + (e.cap.noise ? ", noise" : "") + ")";
+      if (!event_success(e)) result = "denied";
+      break;
+    case EventKind::File:
+      details = printable(e.file.path);
+      if (!e.file.new_path.empty()) details += " -> " + printable(e.file.new_path);
+      if (e.ret < 0) result = errno_name(static_cast<int>(-e.ret));
+      break;
     case EventKind::Lost:
       details = std::to_string(e.lost_count) + " records lost at " + e.lost_hook + " (" + e.lost_source + ")";
       break;

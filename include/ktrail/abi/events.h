@@ -30,6 +30,9 @@
 #define KTRAIL_SSH_COMMS 4     /* executable names recognised as sshd (--ssh-exe-names) */
 #define KTRAIL_PAM_SERVICE_LEN 32
 #define KTRAIL_PAM_USER_LEN 128
+#define KTRAIL_WATCH_MAX 32     /* --watch entries the kernel filter holds */
+#define KTRAIL_WATCH_LEN 128    /* bytes of one watch entry (multiple of 8) */
+#define KTRAIL_FILE_DEPTH 16    /* directory levels walked to make a relative path absolute */
 
 enum ktrail_event_type {
 	KTRAIL_EV_EXEC = 1,        /* successful execve/execveat (sched_process_exec) */
@@ -40,6 +43,8 @@ enum ktrail_event_type {
 	KTRAIL_EV_SSH_LOG = 6,     /* a privileged sshd wrote a log line (file, syslog, stderr) */
 	KTRAIL_EV_SSH_PAM = 7,     /* libpam call by sshd: pam_start args, or a return value */
 	KTRAIL_EV_CGROUP = 8,      /* cgroup2 directory created: agent-internal, keeps id -> path */
+	KTRAIL_EV_CAPABLE = 9,     /* cap_capable: first of a key, one-by-one cap, or no room */
+	KTRAIL_EV_FILE = 10,        /* open/chmod/chown/rename/unlink/truncate/setxattr on a watched path */
 	KTRAIL_EV_TYPE_MAX,
 };
 
@@ -53,6 +58,8 @@ enum ktrail_hook_id {
 	KTRAIL_HOOK_SSH_LOG = 5,
 	KTRAIL_HOOK_SSH_PAM = 6,
 	KTRAIL_HOOK_CGROUP = 7,
+	KTRAIL_HOOK_CAPABLE = 8,
+	KTRAIL_HOOK_FILE = 9,
 	KTRAIL_HOOK_MAX = 16,
 };
 
@@ -77,7 +84,68 @@ enum ktrail_cred_syscall {
 	KTRAIL_SYS_WRITEV = 16,
 	KTRAIL_SYS_SENDTO = 17,
 	KTRAIL_SYS_SENDMSG = 18,
+	/* File syscalls, checked against the watch list (KTRAIL_SYS_OPEN..KTRAIL_SYS_FILE_LAST). */
+	KTRAIL_SYS_OPEN = 19,
+	KTRAIL_SYS_OPENAT = 20,
+	KTRAIL_SYS_OPENAT2 = 21,
+	KTRAIL_SYS_CREAT = 22,
+	KTRAIL_SYS_CHMOD = 23,
+	KTRAIL_SYS_FCHMOD = 24,
+	KTRAIL_SYS_FCHMODAT = 25,
+	KTRAIL_SYS_CHOWN = 26,
+	KTRAIL_SYS_FCHOWN = 27,
+	KTRAIL_SYS_LCHOWN = 28,
+	KTRAIL_SYS_FCHOWNAT = 29,
+	KTRAIL_SYS_RENAME = 30,
+	KTRAIL_SYS_RENAMEAT = 31,
+	KTRAIL_SYS_RENAMEAT2 = 32,
+	KTRAIL_SYS_UNLINK = 33,
+	KTRAIL_SYS_UNLINKAT = 34,
+	KTRAIL_SYS_TRUNCATE = 35,
+	KTRAIL_SYS_FTRUNCATE = 36,
+	KTRAIL_SYS_SETXATTR = 37,
+	KTRAIL_SYS_LSETXATTR = 38,
+	KTRAIL_SYS_FSETXATTR = 39,
+	KTRAIL_SYS_FCHMODAT2 = 40,
+	KTRAIL_SYS_FILE_LAST = 40,
 };
+
+/* ktrail_capable.origin: why this record exists. */
+enum ktrail_cap_origin {
+	KTRAIL_CAP_FIRST = 1,    /* first check of an aggregation key: count = 1 */
+	KTRAIL_CAP_SUMMARY = 2,  /* made by the agent from the aggregation map: count since last */
+	KTRAIL_CAP_ALWAYS = 3,   /* a capability in --cap-always: every check reported */
+	KTRAIL_CAP_OVERFLOW = 4, /* aggregation map full: reported alone rather than lost */
+};
+
+/* ktrail_capable.audit */
+enum ktrail_cap_audit {
+	KTRAIL_CAP_AUDIT_UNKNOWN = 0, /* the hook does not see the options (tp_btf/cap_capable) */
+	KTRAIL_CAP_AUDIT_YES = 1,
+	KTRAIL_CAP_AUDIT_NO = 2,      /* CAP_OPT_NOAUDIT: the kernel itself does not audit it */
+};
+
+/* ktrail_capable.hook: the variant that saw the check. */
+enum ktrail_cap_hook {
+	KTRAIL_CAP_HOOK_TP_BTF = 1,
+	KTRAIL_CAP_HOOK_FEXIT = 2,
+	KTRAIL_CAP_HOOK_KPROBE = 3,
+};
+
+/* ktrail_watch.flags */
+enum ktrail_watch_flags {
+	KTRAIL_WATCH_PREFIX = 1 << 0, /* entry ends in '/': the directory and everything below */
+	KTRAIL_WATCH_WRITE = 1 << 1,  /* opens only with write intent (chmod/chown/... always) */
+	KTRAIL_WATCH_SUFFIX = 1 << 2, /* entry starts with '*': any path that ends with the rest */
+};
+
+/* ktrail_file.flags */
+enum ktrail_file_flags {
+	KTRAIL_FILE_PATH_TRUNCATED = 1 << 0, /* deeper than KTRAIL_FILE_DEPTH or longer than the buffer */
+	KTRAIL_FILE_RELATIVE = 1 << 1,       /* the caller passed a relative path; path is resolved */
+	KTRAIL_FILE_BY_FD = 1 << 2,          /* fchmod/fchown/ftruncate/fsetxattr: path from the fd */
+};
+
 
 /* ktrail_ssh_log.fd_kind: why the write was taken for a log line. */
 enum ktrail_ssh_log_fd {
@@ -251,8 +319,89 @@ struct ktrail_cgroup {
 	char path[KTRAIL_PATH_MAX]; /* relative to the hierarchy root: "/libpod_parent/libpod-<id>" */
 };
 
+/* KTRAIL_EV_CAPABLE */
+struct ktrail_capable {
+	struct ktrail_header hdr;
+	__u64 count;       /* checks this record stands for (FIRST/ALWAYS/OVERFLOW: 1) */
+	__u64 first_boot_ns; /* first check of the key (SUMMARY: hdr.boot_ns is the last) */
+	__u64 exe_ino;     /* executable identity: mm->exe_file inode, 0 for kernel threads */
+	__u32 exe_dev;     /* and its superblock's dev_t (kernel encoding) */
+	__s32 cap;         /* CAP_* number */
+	__s32 ret;         /* 0 granted, -EPERM denied */
+	__s32 syscall_nr;  /* syscall the task was in (-1: none), ABI per hdr.flags */
+	__u8 audit;        /* enum ktrail_cap_audit */
+	__u8 origin;       /* enum ktrail_cap_origin */
+	__u8 hook;         /* enum ktrail_cap_hook */
+	__u8 noise;        /* 1: known noise (noaudit, or memory accounting on tp_btf) */
+	__u32 _pad0;
+};
+
+/* Aggregation key: (cgroup or process, executable, capability, result). */
+struct ktrail_cap_key {
+	__u64 cgroup_id;
+	__u64 exe_ino;
+	__u32 tgid;        /* 0 when aggregating per cgroup (--cap-key cgroup) */
+	__u32 exe_dev;
+	__s32 cap;
+	__u8 denied;
+	__u8 audit;
+	__u16 _pad0;
+	char comm[KTRAIL_COMM_LEN];
+};
+
+/* Aggregation value: the key's first record, and a count the kernel only ever adds to; the
+ * agent remembers what it reported and emits the difference every --cap-interval. */
+struct ktrail_cap_agg {
+	__u64 count;
+	__u64 last_boot_ns;
+	struct ktrail_capable first;
+};
+
+/* Indexes of the per-CPU capability counters (map ktrail_cap_counters). */
+enum ktrail_cap_counter {
+	KTRAIL_CAPC_CHECKS = 0,    /* cap_capable calls seen (raw) */
+	KTRAIL_CAPC_SELECTED = 1,  /* past the policy */
+	KTRAIL_CAPC_AGGREGATED = 2, /* counted into an existing key */
+	KTRAIL_CAPC_OVERFLOW = 3,  /* emitted alone: aggregation map full */
+	KTRAIL_CAPC_MAX = 4,
+};
+
+/* A watch list entry: bytes compared as 8-byte words, the last one masked. */
+struct ktrail_watch {
+	__u64 w[KTRAIL_WATCH_LEN / 8];
+	__u32 len;
+	__u32 flags;       /* enum ktrail_watch_flags */
+};
+
+/* KTRAIL_EV_FILE. path is variable length: size = offsetof(path) + path_len + 1 (rounded). */
+struct ktrail_file {
+	struct ktrail_header hdr;
+	__s64 ret;         /* syscall return: fd, 0, or -errno */
+	__u64 arg_flags;   /* open flags, renameat2/unlinkat/fchownat/fchmodat flags */
+	__u32 syscall;     /* enum ktrail_cred_syscall, KTRAIL_SYS_OPEN.. */
+	__u32 flags;       /* enum ktrail_file_flags */
+	__u32 mode;        /* open: create mode; chmod: new mode */
+	__u32 old_mode;    /* i_mode before (chmod/chown; 0 when the file was not reachable) */
+	__u32 uid;         /* chown: requested owner ((__u32)-1 = unchanged) */
+	__u32 gid;
+	__u32 old_uid;     /* owner before */
+	__u32 old_gid;
+	__u64 ino;         /* inode (0 when unknown) */
+	__u32 dev;
+	__u16 path_len;
+	__u16 new_path_len; /* rename: the new name */
+	__u32 watch;       /* index of the matching watch entry */
+	__u32 _pad0;
+	char path[KTRAIL_PATH_MAX];
+	char new_path[KTRAIL_PATH_MAX];
+};
+
 #ifndef __KTRAIL_BPF__
 #ifdef __cplusplus
+static_assert(sizeof(struct ktrail_capable) % 8 == 0, "capable size");
+static_assert(sizeof(struct ktrail_cap_key) % 8 == 0, "cap_key size");
+static_assert(sizeof(struct ktrail_watch) % 8 == 0, "watch size");
+static_assert(sizeof(struct ktrail_file) % 8 == 0, "file size");
 static_assert(sizeof(struct ktrail_header) % 8 == 0, "header size");
 static_assert(sizeof(struct ktrail_exec) % 8 == 0, "exec size");
 static_assert(sizeof(struct ktrail_exec_failed) % 8 == 0, "exec_failed size");

@@ -1,0 +1,474 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Sensitive-file access: open family, chmod, chown, rename, unlink, truncate, setxattr,
+ * checked at sys_exit against the watch list (ktrail_watches, .rodata) in the kernel.
+ *
+ * The cost that matters is an open of a path nobody watches: one string read from user
+ * memory (faulted in by the kernel's getname() by sys_exit) and a masked 8-byte compare per
+ * watch entry; nothing is stored at sys_enter for opens on the tp_btf path, because the
+ * syscall arguments are still in the saved registers at sys_exit. Relative paths cost a
+ * dentry walk of the directory (dirfd or cwd), done only for relative paths.
+ */
+#ifndef KTRAIL_FILE_BPF_H
+#define KTRAIL_FILE_BPF_H
+
+#include "common.bpf.h"
+#include "ssh.bpf.h"
+
+#define KTRAIL_AT_FDCWD -100
+#define KTRAIL_O_ACCMODE 03
+#define KTRAIL_O_CREAT 0100
+#define KTRAIL_O_TRUNC 01000
+#define KTRAIL_S_IALLUGO 07777
+#define KTRAIL_WATCH_WORDS (KTRAIL_WATCH_LEN / 8)
+
+static __always_inline bool ktrail_is_file_kind(__u32 kind)
+{
+	return kind >= KTRAIL_SYS_OPEN && kind <= KTRAIL_SYS_FILE_LAST;
+}
+
+static __always_inline bool ktrail_is_open_kind(__u32 kind)
+{
+	return kind >= KTRAIL_SYS_OPEN && kind <= KTRAIL_SYS_CREAT;
+}
+
+static __always_inline bool ktrail_is_fd_kind(__u32 kind)
+{
+	return kind == KTRAIL_SYS_FCHMOD || kind == KTRAIL_SYS_FCHOWN ||
+	       kind == KTRAIL_SYS_FTRUNCATE || kind == KTRAIL_SYS_FSETXATTR;
+}
+
+static __always_inline struct ktrail_file_tmp *ktrail_file_tmp(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&ktrail_file_tmp_map, &zero);
+}
+
+/* 8 bytes of the path buffer at off (buffers have KTRAIL_PATH_MAX bytes past the mask). */
+static __always_inline __u64 ktrail_path_word(const char *buf, __u32 off)
+{
+	__u64 w;
+	/* The mask keeps the 8-byte load inside buf for the verifier. */
+	__builtin_memcpy(&w, buf + (off & (KTRAIL_FILE_TMP - 1)), 8);
+	return w;
+}
+
+/* Compare `len` bytes of watch entry i with buffer which at off. Global: checked once. */
+__noinline int ktrail_watch_cmp(__u32 which, __u32 off, __u32 i, __u32 len)
+{
+	struct ktrail_file_tmp *t = ktrail_file_tmp();
+	__u32 full = len / 8, rem = len % 8;
+	const char *buf;
+	int k;
+
+	if (!t)
+		return 0;
+	buf = t->buf[which & 1];
+
+	for (k = 0; k < KTRAIL_WATCH_WORDS; k++) {
+		__u64 want = ktrail_watches[i & (KTRAIL_WATCH_MAX - 1)].w[k];
+		__u64 got = ktrail_path_word(buf, off + k * 8);
+		if (k < full) {
+			if (got != want)
+				return false;
+			continue;
+		}
+		if (rem && ((got ^ want) & ((1ull << (rem * 8)) - 1)))
+			return false;
+		return true;
+	}
+	return true;
+}
+
+/*
+ * The path at buf[start], plen bytes (no NUL). Returns the index of the first matching entry,
+ * or -1. A prefix entry "/etc/ssh/" matches "/etc/ssh" itself and anything below it, never
+ * "/etc/sshx"; a suffix entry "*X" matches any path ending in X.
+ */
+static __always_inline int ktrail_watch_match(__u32 which, const char *buf, __u32 start,
+					      __u32 plen, bool write)
+{
+	/* The first 8 bytes settle almost every entry inline, without a call. */
+	__u64 first = ktrail_path_word(buf, start);
+	__u32 i;
+
+	for (i = 0; i < KTRAIL_WATCH_MAX; i++) {
+		__u32 len, flags, l;
+		__u64 mask;
+		char next;
+
+		if (i >= ktrail_watch_n)
+			break;
+		len = ktrail_watches[i].len;
+		flags = ktrail_watches[i].flags;
+		if ((flags & KTRAIL_WATCH_WRITE) && !write)
+			continue;
+		if (!(flags & KTRAIL_WATCH_SUFFIX)) {
+			l = (flags & KTRAIL_WATCH_PREFIX) ? len - 1 : len;
+			mask = l >= 8 ? ~0ull : ((1ull << ((l & 7) * 8)) - 1);
+			if ((first ^ ktrail_watches[i].w[0]) & mask)
+				continue;
+		}
+		if (flags & KTRAIL_WATCH_SUFFIX) {
+			if (plen < len || !ktrail_watch_cmp(which, start + plen - len, i, len))
+				continue;
+			return i;
+		}
+		if (flags & KTRAIL_WATCH_PREFIX) {
+			/* len counts the trailing '/': compare without it, then check the boundary. */
+			if (plen < len - 1 || !ktrail_watch_cmp(which, start, i, len - 1))
+				continue;
+			if (plen == len - 1)
+				return i;
+			next = buf[(start + len - 1) & (KTRAIL_FILE_TMP - 1)];
+			if (next == '/')
+				return i;
+			continue;
+		}
+		if (plen == len && ktrail_watch_cmp(which, start, i, len))
+			return i;
+	}
+	return -1;
+}
+
+/* Writes the path of (dentry, vfsmnt) backwards, "/a/b", ending just before buf[end]; the
+ * caller puts '/' (or NUL) at buf[end]. Returns the start offset (end for the root). */
+__noinline int ktrail_path_backward_g(__u32 which, __u32 end, __u64 dentry_p, __u64 vfsmnt_p)
+{
+	struct ktrail_file_tmp *t = ktrail_file_tmp();
+	struct dentry *dentry = (struct dentry *)dentry_p;
+	struct vfsmount *vfsmnt = (struct vfsmount *)vfsmnt_p;
+	struct task_struct *task = ktrail_current();
+	__u32 tflags = 0, *flags = &tflags;
+	char *buf;
+	struct dentry *root_dentry = BPF_CORE_READ(task, fs, root.dentry);
+	struct vfsmount *root_mnt = BPF_CORE_READ(task, fs, root.mnt);
+	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
+	__u32 pos = end & (KTRAIL_FILE_SPLIT * 2 - 1);
+	int i;
+
+	if (!t)
+		return end;
+	buf = t->buf[which & 1];
+	for (i = 0; i < KTRAIL_FILE_DEPTH; i++) {
+		struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+		struct dentry *parent;
+		__u32 len;
+
+		if (dentry == root_dentry && vfsmnt == root_mnt)
+			goto done;
+		if (dentry == mnt_root) {
+			struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+			if (mnt_parent == mnt)
+				goto done;
+			dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = mnt_parent;
+			vfsmnt = &mnt->mnt;
+			continue;
+		}
+		parent = BPF_CORE_READ(dentry, d_parent);
+		if (parent == dentry)
+			goto done;
+		len = BPF_CORE_READ(dentry, d_name.len);
+		if (len > 255 || pos < len + 1 + 64) {
+			*flags |= KTRAIL_FILE_PATH_TRUNCATED;
+			goto done;
+		}
+		pos -= len;
+		bpf_probe_read_kernel(&buf[pos & (KTRAIL_FILE_SPLIT - 1)], len & 255,
+				      BPF_CORE_READ(dentry, d_name.name));
+		pos -= 1;
+		buf[pos & (KTRAIL_FILE_SPLIT - 1)] = '/';
+		dentry = parent;
+	}
+	*flags |= KTRAIL_FILE_PATH_TRUNCATED;
+done:
+	t->flags[which & 1] |= tflags;
+	return pos;
+}
+
+/*
+ * The absolute form of (dirfd, user path) in buf: returns the start offset, and the length in
+ * *plen; the caller's string is read at KTRAIL_FILE_SPLIT. ~0 when nothing could be read.
+ */
+static __always_inline __u32 ktrail_resolve(__u32 which, char *buf, long dirfd,
+					    const char *upath, __u32 *plen, __u32 *flags)
+{
+	struct task_struct *task;
+	struct dentry *d;
+	struct vfsmount *m;
+	long n;
+	__u32 start;
+
+	n = bpf_probe_read_user_str(&buf[KTRAIL_FILE_SPLIT], KTRAIL_PATH_MAX, upath);
+	if (n <= 1)
+		return ~0u;
+	if (n == KTRAIL_PATH_MAX)
+		*flags |= KTRAIL_FILE_PATH_TRUNCATED;
+	*plen = n - 1;
+	if (buf[KTRAIL_FILE_SPLIT] == '/')
+		return KTRAIL_FILE_SPLIT;
+
+	/* Relative: the directory is the dirfd's, or the working directory. */
+	*flags |= KTRAIL_FILE_RELATIVE;
+	task = ktrail_current();
+	if ((int)dirfd == KTRAIL_AT_FDCWD) {
+		d = BPF_CORE_READ(task, fs, pwd.dentry);
+		m = BPF_CORE_READ(task, fs, pwd.mnt);
+	} else {
+		struct file *f = ktrail_task_fd(task, (int)dirfd);
+		if (!f)
+			return ~0u;
+		d = BPF_CORE_READ(f, f_path.dentry);
+		m = BPF_CORE_READ(f, f_path.mnt);
+	}
+	/* "./x" is common: read the string again past the "./" so it compares. */
+	if (buf[KTRAIL_FILE_SPLIT] == '.' && buf[KTRAIL_FILE_SPLIT + 1] == '/') {
+		n = bpf_probe_read_user_str(&buf[KTRAIL_FILE_SPLIT], KTRAIL_PATH_MAX, upath + 2);
+		if (n <= 1)
+			return ~0u;
+		*plen = n - 1;
+	}
+	buf[KTRAIL_FILE_SPLIT - 1] = '/';
+	start = ktrail_path_backward_g(which, KTRAIL_FILE_SPLIT - 1, (__u64)d, (__u64)m);
+	start &= KTRAIL_FILE_SPLIT * 2 - 1;
+	if (start > KTRAIL_FILE_SPLIT - 1)
+		start = KTRAIL_FILE_SPLIT - 1;
+	*plen += KTRAIL_FILE_SPLIT - start;
+	return start;
+}
+
+/* Copy the resolved path into a record field (NUL-terminated). */
+static __always_inline __u16 ktrail_copy_path(char *dst, const char *buf, __u32 start, __u32 plen)
+{
+	if (plen > KTRAIL_PATH_MAX - 1)
+		plen = KTRAIL_PATH_MAX - 1;
+	bpf_probe_read_kernel(dst, (plen & (KTRAIL_PATH_MAX - 1)) + 1,
+			      buf + (start & (KTRAIL_FILE_TMP - 1)));
+	dst[plen & (KTRAIL_PATH_MAX - 1)] = 0;
+	return plen;
+}
+
+static __always_inline void ktrail_inode_attrs(struct inode *ino, __u32 *mode, __u32 *uid,
+					       __u32 *gid)
+{
+	*mode = BPF_CORE_READ(ino, i_mode);
+	*uid = BPF_CORE_READ(ino, i_uid.val);
+	*gid = BPF_CORE_READ(ino, i_gid.val);
+}
+
+/* sys_enter of fd-based calls (rare): the inode's attributes before the change. */
+static __always_inline void ktrail_file_enter(struct ktrail_pending *p)
+{
+	struct file *f;
+
+	if (!ktrail_is_fd_kind(p->syscall))
+		return;
+	f = ktrail_task_fd(ktrail_current(), (int)p->args[0]);
+	if (!f)
+		return;
+	ktrail_inode_attrs(BPF_CORE_READ(f, f_inode), &p->file_mode, &p->file_uid, &p->file_gid);
+	p->file_known = 1;
+}
+
+/*
+ * The heavy parts are global functions: the verifier checks each once, not once per call site
+ * and per path through sys_exit, which kept the program under the complexity limit.
+ */
+
+/* Resolve (dirfd, user path) into buffer `which` and match it. Returns the watch index or -1
+ * (-2: nothing readable). */
+__noinline int ktrail_file_match_path(__u32 which, __u64 dirfd, __u64 upath, __u32 write)
+{
+	struct ktrail_file_tmp *t = ktrail_file_tmp();
+	__u32 flags = 0, plen = 0, start;
+	char *buf;
+
+	if (!t)
+		return -2;
+	which &= 1;
+	buf = t->buf[which];
+	t->flags[which] = 0;
+	start = ktrail_resolve(which, buf, (long)dirfd, (const char *)upath, &plen, &flags);
+	if (start == ~0u)
+		return -2;
+	t->start[which] = start;
+	t->plen[which] = plen;
+	t->flags[which] |= flags;
+	return ktrail_watch_match(which, buf, start, plen, write);
+}
+
+/* The path of an open fd into buffer 0, matched as a write. */
+__noinline int ktrail_file_match_fd(__u64 fd)
+{
+	struct ktrail_file_tmp *t = ktrail_file_tmp();
+	struct file *f;
+	__u32 flags = KTRAIL_FILE_BY_FD, start;
+
+	if (!t)
+		return -2;
+	f = ktrail_task_fd(ktrail_current(), (long)fd);
+	if (!f)
+		return -2;
+	t->buf[0][KTRAIL_FILE_SPLIT] = 0;
+	t->flags[0] = flags;
+	start = ktrail_path_backward_g(0, KTRAIL_FILE_SPLIT, (__u64)BPF_CORE_READ(f, f_path.dentry),
+				       (__u64)BPF_CORE_READ(f, f_path.mnt));
+	start &= KTRAIL_FILE_SPLIT * 2 - 1;
+	if (start > KTRAIL_FILE_SPLIT)
+		start = KTRAIL_FILE_SPLIT;
+	t->start[0] = start;
+	t->plen[0] = KTRAIL_FILE_SPLIT - start;
+	return ktrail_watch_match(0, t->buf[0], start, KTRAIL_FILE_SPLIT - start, 1);
+}
+
+/* Builds the record for the call in ktrail_file_tmp into the scratch space. Returns its
+ * size, or 0 when no watch entry matches (the common case). */
+__noinline int ktrail_file_build(void)
+{
+	struct ktrail_file_tmp *t = ktrail_file_tmp();
+	struct task_struct *task;
+	struct ktrail_file *e;
+	__u64 dirfd = (__u64)(long)KTRAIL_AT_FDCWD, ndirfd = (__u64)(long)KTRAIL_AT_FDCWD;
+	__u64 upath = 0, unew = 0, oflags = 0, a0, a1, a2, a3, a4;
+	__u32 kind, mode = 0, uid = (__u32)-1, gid = (__u32)-1, write = 1;
+	int w, w2 = -1;
+
+	if (!t)
+		return 0;
+	kind = t->kind;
+	a0 = t->args[0];
+	a1 = t->args[1];
+	a2 = t->args[2];
+	a3 = t->args[3];
+	a4 = t->args[4];
+	switch (kind) {
+	case KTRAIL_SYS_OPEN: upath = a0; oflags = a1; mode = a2; break;
+	case KTRAIL_SYS_OPENAT: dirfd = a0; upath = a1; oflags = a2; mode = a3; break;
+	case KTRAIL_SYS_OPENAT2: {
+		__u64 how[2] = {}; /* struct open_how { u64 flags; u64 mode; u64 resolve; } */
+		dirfd = a0;
+		upath = a1;
+		bpf_probe_read_user(how, sizeof(how), (void *)a2);
+		oflags = how[0];
+		mode = how[1];
+		break;
+	}
+	case KTRAIL_SYS_CREAT: upath = a0; oflags = 01 | KTRAIL_O_CREAT | KTRAIL_O_TRUNC; mode = a1; break;
+	case KTRAIL_SYS_CHMOD: upath = a0; mode = a1; break;
+	case KTRAIL_SYS_FCHMOD: mode = a1; break;
+	case KTRAIL_SYS_FCHMODAT: dirfd = a0; upath = a1; mode = a2; break;
+	case KTRAIL_SYS_FCHMODAT2: dirfd = a0; upath = a1; mode = a2; oflags = a3; break;
+	case KTRAIL_SYS_CHOWN:
+	case KTRAIL_SYS_LCHOWN: upath = a0; uid = a1; gid = a2; break;
+	case KTRAIL_SYS_FCHOWN: uid = a1; gid = a2; break;
+	case KTRAIL_SYS_FCHOWNAT: dirfd = a0; upath = a1; uid = a2; gid = a3; oflags = a4; break;
+	case KTRAIL_SYS_RENAME: upath = a0; unew = a1; break;
+	case KTRAIL_SYS_RENAMEAT: dirfd = a0; upath = a1; ndirfd = a2; unew = a3; break;
+	case KTRAIL_SYS_RENAMEAT2: dirfd = a0; upath = a1; ndirfd = a2; unew = a3; oflags = a4; break;
+	case KTRAIL_SYS_UNLINK: upath = a0; break;
+	case KTRAIL_SYS_UNLINKAT: dirfd = a0; upath = a1; oflags = a2; break;
+	case KTRAIL_SYS_TRUNCATE: upath = a0; break;
+	case KTRAIL_SYS_SETXATTR:
+	case KTRAIL_SYS_LSETXATTR: upath = a0; oflags = a4; break;
+	default: break; /* fd-based: FTRUNCATE, FSETXATTR */
+	}
+	if (ktrail_is_open_kind(kind))
+		write = (oflags & KTRAIL_O_ACCMODE) || (oflags & (KTRAIL_O_CREAT | KTRAIL_O_TRUNC));
+
+	if (upath) {
+		w = ktrail_file_match_path(0, dirfd, upath, write);
+		if (w == -2)
+			return 0;
+		if (unew)
+			w2 = ktrail_file_match_path(1, ndirfd, unew, 1);
+		if (w < 0 && w2 < 0)
+			return 0;
+	} else {
+		w = ktrail_file_match_fd(a0);
+		if (w < 0)
+			return 0;
+	}
+
+	e = ktrail_scratch();
+	if (!e)
+		return 0;
+	task = ktrail_current();
+	KTRAIL_ZERO(e, offsetof(struct ktrail_file, path));
+	e->ret = t->ret;
+	e->arg_flags = oflags;
+	e->syscall = kind;
+	e->mode = ktrail_is_open_kind(kind) ? mode : (mode & KTRAIL_S_IALLUGO);
+	e->uid = uid;
+	e->gid = gid;
+	e->watch = w >= 0 ? w : w2;
+	e->flags = t->flags[0] | (t->flags[1] & KTRAIL_FILE_PATH_TRUNCATED);
+	e->path_len = ktrail_copy_path(e->path, t->buf[0], t->start[0], t->plen[0]);
+	e->new_path[0] = 0;
+	if (unew && w2 != -2)
+		e->new_path_len = ktrail_copy_path(e->new_path, t->buf[1], t->start[1], t->plen[1]);
+	if (t->old_known) {
+		e->old_mode = t->old_mode;
+		e->old_uid = t->old_uid;
+		e->old_gid = t->old_gid;
+	} else {
+		e->old_uid = e->old_gid = (__u32)-1;
+	}
+	/* The inode: from the new fd of an open, or the fd of an fd-based call. */
+	{
+		long fd = ktrail_is_open_kind(kind) ? t->ret : (upath ? -1 : (long)a0);
+		struct file *f = fd >= 0 ? ktrail_task_fd(task, fd) : NULL;
+		if (f) {
+			struct inode *ino = BPF_CORE_READ(f, f_inode);
+			__u32 m, u, g;
+			e->ino = BPF_CORE_READ(ino, i_ino);
+			e->dev = BPF_CORE_READ(ino, i_sb, s_dev);
+			if (ktrail_is_open_kind(kind)) {
+				ktrail_inode_attrs(ino, &m, &u, &g);
+				e->old_mode = m; /* open: the file's mode and owner as opened */
+				e->old_uid = u;
+				e->old_gid = g;
+			}
+		}
+	}
+	ktrail_fill_header(&e->hdr, task, KTRAIL_EV_FILE, sizeof(*e));
+	if (t->compat)
+		e->hdr.flags |= KTRAIL_F_COMPAT_SYSCALL;
+	return sizeof(*e);
+}
+
+/* sys_exit of a file syscall: args as at sys_enter; p: the pending entry (NULL for opens on
+ * the tp_btf path, which are not tracked between enter and exit). */
+static __always_inline void ktrail_file_exit(void *ctx, __u32 kind, bool compat, const __u64 *args,
+					     long ret, struct ktrail_pending *p)
+{
+	struct ktrail_file_tmp *t;
+	void *e;
+	int i;
+
+	/* A path that does not exist is not an access: probes for absent secrets would flood. */
+	if (!ktrail_trace_file || ret == -2 /* ENOENT */ || ret == -20 /* ENOTDIR */)
+		return;
+	t = ktrail_file_tmp();
+	if (!t)
+		return;
+	for (i = 0; i < 6; i++)
+		t->args[i] = args[i];
+	t->ret = ret;
+	t->kind = kind;
+	t->compat = compat;
+	t->flags[0] = t->flags[1] = 0;
+	t->old_known = p ? p->file_known : 0;
+	if (p) {
+		t->old_mode = p->file_mode;
+		t->old_uid = p->file_uid;
+		t->old_gid = p->file_gid;
+	}
+	if (!ktrail_file_build())
+		return;
+	e = ktrail_scratch();
+	if (e)
+		ktrail_emit(ctx, e, sizeof(struct ktrail_file), KTRAIL_HOOK_FILE);
+}
+
+#endif

@@ -1,0 +1,427 @@
+// Privileged end-to-end tests: capability checks (grant, denial, aggregation under an exec
+// storm) and sensitive-file access (read, denied read, write, chmod, chown, rename, relative
+// and dirfd paths, unwatched files), from the real `ktrail run` and real syscalls.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+std::string slurp(const std::string &p) {
+  std::ifstream f(p);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// One `ktrail run` writing NDJSON to a file, stopped with SIGINT.
+class Agent {
+ public:
+  explicit Agent(std::vector<std::string> extra) {
+    char tmpl[] = "/tmp/ktrail-caps-agent-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    out_ = dir_ + "/events.ndjson";
+    err_ = dir_ + "/stderr.txt";
+    std::vector<std::string> args = {KTRAIL_BIN, "run", "--format", "json", "-o", "file:" + out_};
+    args.insert(args.end(), extra.begin(), extra.end());
+    pid_ = fork();
+    if (pid_ == 0) {
+      int fd = open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(fd, 2);
+      std::vector<char *> av;
+      for (auto &a : args) av.push_back(a.data());
+      av.push_back(nullptr);
+      execv(av[0], av.data());
+      _exit(127);
+    }
+    for (int i = 0; i < 300; i++) {
+      if (slurp(err_).find("tracing via") != std::string::npos) {
+        ready_ = true;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  ~Agent() {
+    if (pid_ > 0 && !stopped_) stop();
+    fs::remove_all(dir_);
+  }
+  bool ready() const { return ready_; }
+  int stop() {
+    kill(pid_, SIGINT);
+    int st = 0;
+    waitpid(pid_, &st, 0);
+    stopped_ = true;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  }
+  std::vector<json> events() const {
+    std::vector<json> v;
+    std::ifstream f(out_);
+    std::string line;
+    while (std::getline(f, line))
+      if (!line.empty()) v.push_back(json::parse(line));
+    return v;
+  }
+  std::string stderr_text() const { return slurp(err_); }
+
+ private:
+  std::string dir_, out_, err_;
+  pid_t pid_ = -1;
+  bool ready_ = false, stopped_ = false;
+};
+
+struct HelperResult {
+  int pid = 0;
+  long ret = 0;
+  int err = 0;
+};
+
+HelperResult helper(const std::vector<std::string> &args) {
+  std::string cmd = KTRAIL_CAPS_HELPER;
+  for (const auto &a : args) cmd += " '" + a + "'";
+  FILE *p = popen(cmd.c_str(), "r");
+  HelperResult r;
+  char what[64] = {};
+  if (p) {
+    if (fscanf(p, "%d %63s %ld %d", &r.pid, what, &r.ret, &r.err) != 4) r.pid = 0;
+    pclose(p);
+  }
+  return r;
+}
+
+std::vector<json> select(const std::vector<json> &evs, const std::function<bool(const json &)> &f) {
+  std::vector<json> out;
+  for (const auto &e : evs)
+    if (f(e)) out.push_back(e);
+  return out;
+}
+
+bool is_root() { return geteuid() == 0; }
+
+// Every capable event carries these, whatever its origin.
+void check_capable_common(const json &e, const std::string &cap, int id, bool granted, uint32_t euid) {
+  EXPECT_EQ(e["event"]["kind"], "event");
+  EXPECT_EQ(e["event"]["category"], json::array({"process"}));
+  EXPECT_EQ(e["event"]["type"], json::array({"access"}));
+  EXPECT_EQ(e["event"]["action"], "capable");
+  EXPECT_EQ(e["event"]["outcome"], granted ? "success" : "failure");
+  EXPECT_EQ(e["ktrail"]["capability"]["name"], cap);
+  EXPECT_EQ(e["ktrail"]["capability"]["id"], id);
+  EXPECT_EQ(e["ktrail"]["capability"]["hook"], "tp_btf");
+  EXPECT_EQ(e["ktrail"]["capability"]["noise"], false);
+  EXPECT_FALSE(e["ktrail"]["capability"].contains("audit")) << "tp_btf does not see CAP_OPT_NOAUDIT";
+  EXPECT_EQ(e["process"]["name"], "ktrail-caps-hel");
+  EXPECT_EQ(e["process"]["user"]["id"], euid);
+  EXPECT_TRUE(e["ktrail"]["capability"]["executable"]["inode"].get<uint64_t>() > 0);
+  EXPECT_EQ(e["ktrail"]["capability"]["executable"]["inode"].get<uint64_t>(),
+            fs::status(KTRAIL_CAPS_HELPER).type() == fs::file_type::regular
+                ? [] { struct stat st; stat(KTRAIL_CAPS_HELPER, &st); return (uint64_t)st.st_ino; }()
+                : 0);
+  EXPECT_TRUE(e.contains("@timestamp"));
+}
+
+TEST(Capabilities, DenialAndGrantWithCounts) {
+  if (!is_root()) GTEST_SKIP() << "needs root";
+  Agent a({"--events", "capable", "--cap-policy", "all", "--cap-key", "process", "--cap-interval", "0.5"});
+  ASSERT_TRUE(a.ready()) << a.stderr_text();
+  HelperResult den = helper({"settime-as", "65534", "5"});
+  HelperResult gr = helper({"nice", "3"});
+  ASSERT_GT(den.pid, 0);
+  ASSERT_GT(gr.pid, 0);
+  EXPECT_EQ(den.ret, -1);
+  EXPECT_EQ(den.err, EPERM);
+  EXPECT_EQ(gr.ret, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  ASSERT_EQ(a.stop(), 0) << a.stderr_text();
+  auto evs = a.events();
+
+  auto denial = select(evs, [&](const json &e) {
+    return e["event"]["action"] == "capable" && e["process"]["pid"] == den.pid &&
+           e["ktrail"]["capability"]["name"] == "CAP_SYS_TIME";
+  });
+  ASSERT_GE(denial.size(), 2u) << "a first event and at least one summary";
+  EXPECT_EQ(denial[0]["ktrail"]["capability"]["origin"], "first");
+  EXPECT_EQ(denial[0]["ktrail"]["capability"]["count"], 1);
+  EXPECT_EQ(denial[0]["ktrail"]["capability"]["syscall_nr"], 227);  // glibc: settimeofday -> clock_settime
+  uint64_t sum = 0;
+  for (const auto &e : denial) {
+    check_capable_common(e, "CAP_SYS_TIME", 25, false, 65534);
+    sum += e["ktrail"]["capability"]["count"].get<uint64_t>();
+  }
+  for (size_t i = 1; i < denial.size(); i++) {
+    EXPECT_EQ(denial[i]["ktrail"]["capability"]["origin"], "summary");
+    EXPECT_EQ(denial[i]["ktrail"]["capability"]["aggregation"], "process");
+    EXPECT_TRUE(denial[i]["ktrail"]["capability"].contains("first"));
+  }
+  EXPECT_EQ(sum, 5u) << "every check is counted once: first + summaries";
+
+  auto grant = select(evs, [&](const json &e) {
+    return e["event"]["action"] == "capable" && e["process"]["pid"] == gr.pid &&
+           e["ktrail"]["capability"]["name"] == "CAP_SYS_NICE";
+  });
+  ASSERT_GE(grant.size(), 1u);
+  sum = 0;
+  for (const auto &e : grant) {
+    check_capable_common(e, "CAP_SYS_NICE", 23, true, 0);
+    EXPECT_EQ(e["ktrail"]["capability"]["syscall_nr"], 141);  // setpriority
+    sum += e["ktrail"]["capability"]["count"].get<uint64_t>();
+  }
+  EXPECT_EQ(sum, 3u);
+}
+
+TEST(Capabilities, DenialsPolicyHidesGrants) {
+  if (!is_root()) GTEST_SKIP() << "needs root";
+  Agent a({"--events", "capable", "--cap-policy", "denials", "--cap-key", "process", "--cap-interval", "0.5"});
+  ASSERT_TRUE(a.ready()) << a.stderr_text();
+  HelperResult den = helper({"settime-as", "65534", "2"});
+  HelperResult gr = helper({"nice", "2"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  ASSERT_EQ(a.stop(), 0);
+  auto evs = a.events();
+  auto mine = [&](int pid, const char *cap) {
+    return select(evs, [&](const json &e) {
+      return e["event"]["action"] == "capable" && e["process"]["pid"] == pid &&
+             e["ktrail"]["capability"]["name"] == cap;
+    });
+  };
+  EXPECT_FALSE(mine(den.pid, "CAP_SYS_TIME").empty());
+  EXPECT_TRUE(mine(gr.pid, "CAP_SYS_NICE").empty()) << "grants are not reported under 'denials'";
+}
+
+TEST(Capabilities, AggregationUnderExecStorm) {
+  if (!is_root()) GTEST_SKIP() << "needs root";
+  Agent a({"--events", "capable", "--cap-policy", "all", "--cap-interval", "0.5"});
+  ASSERT_TRUE(a.ready()) << a.stderr_text();
+  const int n = 300;
+  HelperResult s = helper({"storm", std::to_string(n)});
+  ASSERT_GT(s.pid, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  ASSERT_EQ(a.stop(), 0);
+  auto evs = a.events();
+  std::string err = a.stderr_text();
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(err, m, std::regex(R"(capability checks: (\d+) seen, (\d+) selected by policy, (\d+) aggregated, (\d+) reported alone)")))
+      << err;
+  uint64_t raw = std::stoull(m[1]), selected = std::stoull(m[2]), overflow = std::stoull(m[4]);
+  auto caps = select(evs, [](const json &e) { return e["event"]["action"] == "capable"; });
+  uint64_t sum = 0;
+  std::set<std::string> keys;
+  for (const auto &e : caps) {
+    sum += e["ktrail"]["capability"]["count"].get<uint64_t>();
+    keys.insert(e["process"]["name"].get<std::string>() + "/" +
+                e["ktrail"]["capability"]["name"].get<std::string>() + "/" +
+                e["event"]["outcome"].get<std::string>());
+  }
+  // The storm's own checks: the forked helper and /bin/true, memory accounting mostly.
+  auto storm = select(caps, [](const json &e) { return e["process"]["name"] == "true"; });
+  uint64_t storm_sum = 0;
+  for (const auto &e : storm) storm_sum += e["ktrail"]["capability"]["count"].get<uint64_t>();
+  EXPECT_GE(keys.size(), 1u);
+  EXPECT_GE(storm_sum, static_cast<uint64_t>(n)) << "at least one check per exec of true";
+  EXPECT_LE(storm.size(), 12u) << "aggregated: a few events, not one per check";
+  EXPECT_GE(raw, static_cast<uint64_t>(n) * 5);
+  EXPECT_LT(caps.size() * 20, raw) << "emitted events must be far fewer than raw checks";
+  EXPECT_EQ(overflow, 0u);
+  // Counts add up: every selected check is in exactly one event's count. Checks that land
+  // between the last scan and the counter read at shutdown may be missing from the events.
+  EXPECT_LE(sum, selected);
+  EXPECT_GE(sum + selected / 50 + 20, selected) << "sum " << sum << " selected " << selected;
+  // Memory-accounting checks are flagged as noise, not hidden.
+  bool noise = false;
+  for (const auto &e : storm)
+    if (e["ktrail"]["capability"]["name"] == "CAP_SYS_ADMIN") {
+      EXPECT_EQ(e["ktrail"]["capability"]["noise"], true);
+      noise = true;
+    }
+  EXPECT_TRUE(noise);
+}
+
+// ---- sensitive files --------------------------------------------------------------------
+
+class Files : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!is_root()) GTEST_SKIP() << "needs root";
+    char t1[] = "/tmp/ktrail-caps-test-XXXXXX";
+    char t2[] = "/tmp/ktrail-caps-plain-XXXXXX";
+    dir_ = mkdtemp(t1);
+    plain_dir_ = mkdtemp(t2);
+    chmod(dir_.c_str(), 0755);
+    secret_ = dir_ + "/secret";
+    std::ofstream(secret_) << "s3cr3t\n";
+    chmod(secret_.c_str(), 0644);
+    std::ofstream(plain_dir_ + "/plain") << "nothing\n";
+  }
+  void TearDown() override {
+    if (!dir_.empty()) fs::remove_all(dir_);
+    if (!plain_dir_.empty()) fs::remove_all(plain_dir_);
+  }
+  std::string dir_, plain_dir_, secret_;
+};
+
+std::vector<json> file_events(const std::vector<json> &evs, int pid) {
+  return select(evs, [&](const json &e) {
+    return e["event"]["category"] == json::array({"file"}) && e["process"]["pid"] == pid;
+  });
+}
+
+void check_file_common(const json &e, const std::string &action, const std::string &type,
+                       const std::string &path, bool ok) {
+  EXPECT_EQ(e["event"]["kind"], "event");
+  EXPECT_EQ(e["event"]["category"], json::array({"file"}));
+  EXPECT_EQ(e["event"]["type"], json::array({type}));
+  EXPECT_EQ(e["event"]["action"], action);
+  EXPECT_EQ(e["event"]["outcome"], ok ? "success" : "failure");
+  EXPECT_EQ(e["file"]["path"], path);
+  EXPECT_EQ(e["file"]["name"], fs::path(path).filename().string());
+  EXPECT_EQ(e["file"]["directory"], fs::path(path).parent_path().string());
+  EXPECT_EQ(e["process"]["name"], "ktrail-caps-hel");
+  EXPECT_TRUE(e.contains("@timestamp"));
+}
+
+TEST_F(Files, WatchedAccessChangesAndUnwatched) {
+  Agent a({"--events", "file", "--watch", dir_ + "/"});
+  ASSERT_TRUE(a.ready()) << a.stderr_text();
+  struct stat st0;
+  ASSERT_EQ(stat(secret_.c_str(), &st0), 0);
+
+  HelperResult rd = helper({"read", secret_});
+  HelperResult shadow = helper({"read", "/etc/shadow"});
+  HelperResult wr = helper({"write", secret_});
+  HelperResult cm = helper({"chmod", secret_, "600"});
+  HelperResult denied = helper({"read-as", "65534", secret_});
+  HelperResult co = helper({"chown", secret_, "65534", "65534"});
+  HelperResult rel = helper({"relread", dir_, "secret"});
+  HelperResult at = helper({"atread", dir_, "./secret"});
+  HelperResult mv = helper({"rename", secret_, dir_ + "/secret2"});
+  HelperResult plain = helper({"read", plain_dir_ + "/plain"});
+  for (auto *r : {&rd, &shadow, &wr, &cm, &denied, &co, &rel, &at, &mv, &plain}) ASSERT_GT(r->pid, 0);
+  EXPECT_GE(rd.ret, 0);
+  EXPECT_EQ(denied.ret, -1);
+  EXPECT_EQ(denied.err, EACCES);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(a.stop(), 0) << a.stderr_text();
+  auto evs = a.events();
+  const std::string watch = dir_ + "/";
+
+  {  // read as root
+    auto v = file_events(evs, rd.pid);
+    ASSERT_EQ(v.size(), 1u);
+    const json &e = v[0];
+    check_file_common(e, "open", "access", secret_, true);
+    EXPECT_EQ(e["ktrail"]["file"]["intent"], "read");
+    EXPECT_EQ(e["ktrail"]["file"]["syscall"], "openat");
+    EXPECT_EQ(e["ktrail"]["file"]["watch"], watch);
+    EXPECT_EQ(e["ktrail"]["file"]["flags"].get<uint64_t>() & 3, 0u);
+    EXPECT_EQ(e["ktrail"]["file"]["return"], rd.ret);
+    EXPECT_EQ(e["file"]["mode"], "0644");
+    EXPECT_EQ(e["file"]["inode"], std::to_string(st0.st_ino));
+    EXPECT_EQ(e["file"]["uid"], "0");
+    EXPECT_EQ(e["process"]["user"]["id"], 0);
+    EXPECT_FALSE(e["ktrail"]["file"].contains("relative"));
+    EXPECT_FALSE(e.contains("error"));
+  }
+  {  // a real default: /etc/shadow as root
+    auto v = file_events(evs, shadow.pid);
+    ASSERT_EQ(v.size(), 1u);
+    check_file_common(v[0], "open", "access", "/etc/shadow", true);
+    EXPECT_EQ(v[0]["ktrail"]["file"]["watch"], "/etc/shadow");
+    EXPECT_EQ(v[0]["ktrail"]["file"]["intent"], "read");
+  }
+  {  // write
+    auto v = file_events(evs, wr.pid);
+    ASSERT_EQ(v.size(), 1u);
+    check_file_common(v[0], "open", "access", secret_, true);
+    EXPECT_EQ(v[0]["ktrail"]["file"]["intent"], "write");
+    EXPECT_EQ(v[0]["ktrail"]["file"]["flags"].get<uint64_t>() & (O_ACCMODE | O_APPEND),
+              static_cast<uint64_t>(O_WRONLY | O_APPEND));
+  }
+  {  // chmod
+    auto v = file_events(evs, cm.pid);
+    ASSERT_EQ(v.size(), 1u);
+    check_file_common(v[0], "chmod", "change", secret_, true);
+    EXPECT_EQ(v[0]["ktrail"]["file"]["syscall"], "chmod");
+    EXPECT_EQ(v[0]["ktrail"]["file"]["new_mode"], "0600");
+    EXPECT_EQ(v[0]["file"]["mode"], "0600");
+    EXPECT_EQ(v[0]["ktrail"]["file"]["return"], 0);
+  }
+  {  // denied read as nobody
+    auto v = file_events(evs, denied.pid);
+    ASSERT_EQ(v.size(), 1u);
+    check_file_common(v[0], "open", "access", secret_, false);
+    EXPECT_EQ(v[0]["error"]["code"], "EACCES");
+    EXPECT_EQ(v[0]["ktrail"]["file"]["return"], -EACCES);
+    EXPECT_EQ(v[0]["process"]["user"]["id"], 65534);
+    EXPECT_FALSE(v[0]["file"].contains("inode")) << "no file was opened";
+  }
+  {  // chown
+    auto v = file_events(evs, co.pid);
+    ASSERT_EQ(v.size(), 1u);
+    check_file_common(v[0], "chown", "change", secret_, true);
+    EXPECT_EQ(v[0]["ktrail"]["file"]["new_owner"], json({{"uid", 65534}, {"gid", 65534}}));
+  }
+  {  // relative path after chdir
+    auto v = file_events(evs, rel.pid);
+    ASSERT_EQ(v.size(), 1u);
+    check_file_common(v[0], "open", "access", secret_, true);
+    EXPECT_EQ(v[0]["ktrail"]["file"]["relative"], true);
+  }
+  {  // openat with a directory fd and "./secret"
+    auto v = file_events(evs, at.pid);
+    // The directory itself is watched too ("DIR/" covers DIR): its O_DIRECTORY open is first.
+    ASSERT_EQ(v.size(), 2u);
+    check_file_common(v[0], "open", "access", dir_, true);
+    v.erase(v.begin());
+    check_file_common(v[0], "open", "access", secret_, true);
+    EXPECT_EQ(v[0]["ktrail"]["file"]["relative"], true);
+    EXPECT_EQ(v[0]["ktrail"]["file"]["syscall"], "openat");
+  }
+  {  // rename
+    auto v = file_events(evs, mv.pid);
+    ASSERT_EQ(v.size(), 1u);
+    check_file_common(v[0], "rename", "change", secret_, true);
+    EXPECT_EQ(v[0]["ktrail"]["file"]["old_path"], secret_);
+    EXPECT_EQ(v[0]["ktrail"]["file"]["new_path"], dir_ + "/secret2");
+  }
+  // Nothing for the unwatched file, from anyone.
+  EXPECT_TRUE(file_events(evs, plain.pid).empty());
+  for (const auto &e : evs)
+    if (e.contains("file")) EXPECT_EQ(e["file"]["path"].get<std::string>().find(plain_dir_), std::string::npos);
+}
+
+TEST_F(Files, WriteOnlyEntryIgnoresReads) {
+  std::string f = dir_ + "/passwdlike";
+  std::ofstream(f) << "x\n";
+  Agent a({"--events", "file", "--no-default-watch", "--watch", "w:" + f});
+  ASSERT_TRUE(a.ready()) << a.stderr_text();
+  HelperResult rd = helper({"read", f});
+  HelperResult wr = helper({"write", f});
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(a.stop(), 0);
+  auto evs = a.events();
+  EXPECT_TRUE(file_events(evs, rd.pid).empty());
+  auto v = file_events(evs, wr.pid);
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0]["ktrail"]["file"]["watch"], "w:" + f);
+  EXPECT_EQ(v[0]["ktrail"]["file"]["intent"], "write");
+}
+
+}  // namespace
