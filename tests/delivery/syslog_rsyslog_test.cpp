@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -94,6 +95,7 @@ class Rsyslog {
         << "action(type=\"omfile\" file=\"" << out() << "\" template=\"msgonly\")\n";
     pid_ = fork();
     if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGTERM);  // a crashed test must not leave a collector behind
       freopen((dir_ + "/rsyslogd.stderr").c_str(), "a", stderr);
       freopen((dir_ + "/rsyslogd.stderr").c_str(), "a", stdout);
       execlp("rsyslogd", "rsyslogd", "-n", "-f", (dir_ + "/rsyslog.conf").c_str(), "-i",
