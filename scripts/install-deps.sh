@@ -9,13 +9,15 @@ BUILD_PKGS=(
   libbpf-dev bpftool    # used together: Debian pins both (libbpf 1.1.2 / bpftool 7.1)
   libelf-dev zlib1g-dev libzstd-dev
   libcli11-dev nlohmann-json3-dev libgtest-dev libssl-dev
+  librelp-dev           # RELP output (delivery)
 )
 # openssh-server's postinst may try to start the system sshd (port 22); the SSH tests run
 # their own sshd on a free loopback port with their own config, so either way is fine.
 TEST_PKGS=( iproute2 procps python3 openssh-server openssh-client sshpass sudo
   qemu-system-x86 busybox-static file   # kernel matrix (scripts/kernel-matrix.sh)
   yamllint                              # deploy/ manifest checks
-  podman runc containerd openssl )      # tests/containers, TLS test servers
+  podman runc containerd openssl        # tests/containers, TLS test servers
+  rsyslog rsyslog-gnutls rsyslog-relp ) # tests/delivery: real collectors
 BENCH_PKGS=( auditd bpftrace )
 
 want=("${BUILD_PKGS[@]}")

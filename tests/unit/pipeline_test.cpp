@@ -212,5 +212,50 @@ TEST(PipelineErrors, WriteAndFlushErrorsCounted) {
   EXPECT_EQ(p.stats().emitted, 2u);
 }
 
+// A network output whose spool evicted undelivered records: the pipeline says so in-band,
+// once, on every output, with the exact event.sequence range.
+class LossySink : public CaptureSink {
+ public:
+  using CaptureSink::CaptureSink;
+  bool write_record(uint64_t seq, const std::string &line) override {
+    last_seq = seq;
+    return write(line);
+  }
+  bool take_loss(uint64_t &count, uint64_t &first, uint64_t &last) override {
+    if (!pending) return false;
+    pending = false;
+    count = 3, first = 1, last = 3;
+    return true;
+  }
+  bool pending = false;
+  uint64_t last_seq = 0;
+};
+
+TEST(PipelineOutputLoss, SpoolEvictionBecomesALostEventWithTheRange) {
+  log::set_level(log::Level::Error);
+  test::TempDir proc, etc;
+  Enricher en(proc.path(), etc.path());
+  auto cap = std::make_shared<Captured>();
+  auto lossy = std::make_unique<LossySink>(Format::Json, cap);
+  LossySink *l = lossy.get();
+  std::vector<std::unique_ptr<Sink>> sinks;
+  sinks.push_back(std::move(lossy));
+  Pipeline p(HostInfo{}, en, std::move(sinks));
+  p.account_drops({1}, "kernel");
+  l->pending = true;
+  p.account_drops({2}, "kernel");
+  log::set_level(log::Level::Info);
+  ASSERT_EQ(cap->lines.size(), 3u);
+  json lost = json::parse(cap->lines[2]);
+  EXPECT_EQ(lost["event"]["sequence"], 3);
+  EXPECT_EQ(l->last_seq, 3u);  // outputs see each record's sequence
+  EXPECT_EQ(lost["ktrail"]["lost"]["source"], "spool");
+  EXPECT_EQ(lost["ktrail"]["lost"]["hook"], "capture");
+  EXPECT_EQ(lost["ktrail"]["lost"]["count"], 3);
+  EXPECT_EQ(lost["ktrail"]["lost"]["first_sequence"], 1);
+  EXPECT_EQ(lost["ktrail"]["lost"]["last_sequence"], 3);
+  EXPECT_FALSE(json::parse(cap->lines[1])["ktrail"]["lost"].contains("first_sequence"));
+}
+
 }  // namespace
 }  // namespace ktrail

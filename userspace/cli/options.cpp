@@ -24,7 +24,8 @@ Command parse_command_line(int argc, const char *const *argv) {
   run->add_option("--events", o.events, "Event classes to trace")
       ->delimiter(',')
       ->check(CLI::IsMember({"exec", "exit", "cred", "ssh", "capable", "file"}));
-  run->add_option("-o,--output", o.outputs, "Output: stdout or file:PATH (repeatable)");
+  run->add_option("-o,--output", o.outputs, "Output: stdout, file:PATH, syslog+tcp://H:P, syslog+tls://H:P?ca=F[&cert=F&key=F], "
+                  "syslog+udp://H:P (repeatable)");
   run->add_option("--duration", o.duration, "Stop after SECONDS")->check(CLI::NonNegativeNumber);
   run->add_option("--buffer", o.buffer, "Transport: ring buffer, or perf buffer fallback")
       ->check(CLI::IsMember({"auto", "ring", "perf"}));
@@ -57,6 +58,11 @@ Command parse_command_line(int argc, const char *const *argv) {
   run->add_option("--file-max-bytes", o.file_max_bytes, "Rotate file: outputs at this size (0: never)");
   run->add_option("--file-max-files", o.file_max_files, "Rotated files kept per file: output")
       ->check(CLI::Range(0u, 1000u));
+  run->add_option("--spool-dir", o.spool_dir,
+                  "Network outputs spool here (one subdirectory each) until the collector has them");
+  run->add_option("--spool-max-bytes", o.spool_max_bytes,
+                  "Disk bytes per network output spool; when full the oldest records go (a lost event)")
+      ->check(CLI::Range(uint64_t{4096}, UINT64_MAX));
   run->add_option("--containers", o.containers, "Container identity from cgroups and the Engine API")
       ->check(CLI::IsMember({"on", "off"}));
   run->add_option("--docker-socket", o.docker_sockets,

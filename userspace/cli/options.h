@@ -33,6 +33,9 @@ struct RunOptions {
   double checkpoint_seconds = 60;
   uint64_t file_max_bytes = 0;  // 0: file outputs never rotate
   unsigned file_max_files = 9;
+  // network outputs (README "Delivery")
+  std::string spool_dir = "/var/lib/ktrail/spool";
+  uint64_t spool_max_bytes = 256ull << 20;
   // identity (enrich/identity)
   std::string containers = "on";              // on | off
   std::vector<std::string> docker_sockets;    // default: /run/docker.sock, /run/podman/podman.sock

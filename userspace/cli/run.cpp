@@ -68,7 +68,10 @@ int run_command(const RunOptions &o) {
   const FileRotation rotation{o.file_max_bytes, o.file_max_files};
   for (const auto &spec : outs) {
     std::unique_ptr<Sink> s;
-    if (Status st = make_sink(spec, fmt, s, rotation); !st) {
+    DeliveryOptions delivery;
+    delivery.spool_dir = o.spool_dir;
+    delivery.spool_max_bytes = o.spool_max_bytes;
+    if (Status st = make_sink(spec, fmt, s, rotation, delivery); !st) {
       KLOG_ERROR("%s", st.message.c_str());
       return st.code;
     }

@@ -140,8 +140,11 @@ struct Event {
 
   // lost (synthesized by the agent)
   std::string lost_hook;
-  std::string lost_source;  // "kernel", "perf_buffer", "decode"
+  std::string lost_source;  // "kernel", "perf_buffer", "decode", "spool" (hook: the output)
   uint64_t lost_count = 0;
+  // A full delivery spool evicted these event.sequence values (0: range not known).
+  uint64_t lost_first_sequence = 0;
+  uint64_t lost_last_sequence = 0;
 
   // ---- added by enrich / pipeline ----
   uint64_t sequence = 0;

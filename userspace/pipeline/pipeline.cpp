@@ -57,6 +57,29 @@ void Pipeline::emit(Event &e) {
   if (need_table) format_table(e, table_);
   write_out();
   if (notary_) after_record();
+  report_output_losses();
+}
+
+// A full delivery spool dropped its oldest records: said in-band, on every output. Not
+// recursive: a loss caused by this report is reported with the next record.
+void Pipeline::report_output_losses() {
+  if (reporting_losses_) return;
+  reporting_losses_ = true;
+  for (size_t i = 0; i < sinks_.size(); i++) {
+    uint64_t count = 0, first = 0, last = 0;
+    if (!sinks_[i]->take_loss(count, first, last) || count == 0) continue;
+    Event e;
+    e.kind = EventKind::Lost;
+    e.boot_ns = Clock::boot_now();
+    e.realtime_ns = enricher_.clock().to_realtime(e.boot_ns);
+    e.lost_hook = sinks_[i]->describe();
+    e.lost_source = "spool";
+    e.lost_count = count;
+    e.lost_first_sequence = first;
+    e.lost_last_sequence = last;
+    emit(e);
+  }
+  reporting_losses_ = false;
 }
 
 // Seals the formatted record (once, so every output carries the same chain) and hands it to
@@ -67,7 +90,7 @@ void Pipeline::write_out() {
     // Unchained, a file rotates at any record; chained, only before a checkpoint (see there).
     if (!notary_ && s->rotation_due() && !s->rotate())
       if (stats_.write_errors++ == 0) KLOG_ERROR("rotating %s failed", s->describe().c_str());
-    if (!s->write(s->format() == Format::Json ? json_ : table_)) {
+    if (!s->write_record(seq_, s->format() == Format::Json ? json_ : table_)) {
       if (stats_.write_errors++ == 0) KLOG_ERROR("writing to %s failed", s->describe().c_str());
     }
   }

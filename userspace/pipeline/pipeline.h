@@ -54,6 +54,8 @@ class Pipeline {
  private:
   void emit_all(std::vector<Event> &events);
   void emit_lost(const std::string &hook, const std::string &source, uint64_t count);
+  void report_output_losses();
+  bool reporting_losses_ = false;
   void write_out();
   void after_record();
   void emit_checkpoint(const char *reason);

@@ -486,8 +486,10 @@ void format_json(const Event &e, const HostInfo &host, std::string &out) {
   if (e.kind == EventKind::Lost) {
     w.key("ktrail").begin_object();
     w.key("lost").begin_object()
-        .field("hook", e.lost_hook).field("source", e.lost_source).field("count", e.lost_count)
-        .end_object();
+        .field("hook", e.lost_hook).field("source", e.lost_source).field("count", e.lost_count);
+    if (e.lost_last_sequence)
+      w.field("first_sequence", e.lost_first_sequence).field("last_sequence", e.lost_last_sequence);
+    w.end_object();
     w.end_object();
     w.end_object();
     return;
@@ -712,6 +714,8 @@ void format_table(const Event &e, std::string &out) {
       break;
     case EventKind::Lost:
       details = std::to_string(e.lost_count) + " records lost at " + e.lost_hook + " (" + e.lost_source + ")";
+      if (e.lost_last_sequence)
+        details += " seq " + std::to_string(e.lost_first_sequence) + "-" + std::to_string(e.lost_last_sequence);
       break;
     default:
       details = printable(ssh_table_details(e));

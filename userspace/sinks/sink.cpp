@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "common/log.h"
+#include "sinks/syslog_sink.h"
 
 namespace ktrail {
 namespace {
@@ -164,7 +165,8 @@ class FileSink : public Sink {
 }  // namespace
 
 Status make_sink(const std::string &spec, Format stdout_format, std::unique_ptr<Sink> &out,
-                 const FileRotation &rotation) {
+                 const FileRotation &rotation, const DeliveryOptions &delivery) {
+  if (spec.find("://") != std::string::npos) return make_network_sink(spec, delivery, out);
   if (spec == "stdout" || spec == "-") {
     out = std::make_unique<FileSink>(stdout, false, stdout_format, "stdout");
     return Status::ok();
@@ -180,7 +182,8 @@ Status make_sink(const std::string &spec, Format stdout_format, std::unique_ptr<
     return Status::ok();
   }
   return Status::error(KTRAIL_EXIT_USAGE,
-                       "unknown output '" + spec + "' (expected stdout or file:PATH)");
+                       "unknown output '" + spec + "' (expected stdout, file:PATH, syslog+tcp://HOST:PORT, "
+                       "syslog+tls://HOST:PORT or syslog+udp://HOST:PORT)");
 }
 
 }  // namespace ktrail

@@ -19,6 +19,12 @@ class Sink {
   virtual Format format() const = 0;
   // line has no trailing newline. Returns false on a write error.
   virtual bool write(const std::string &line) = 0;
+  // The same, with the record's event.sequence (spooling outputs keep it for loss reports).
+  virtual bool write_record(uint64_t /*sequence*/, const std::string &line) { return write(line); }
+  // Records this output had to drop (a full spool), once: count and event.sequence range.
+  virtual bool take_loss(uint64_t & /*count*/, uint64_t & /*first_seq*/, uint64_t & /*last_seq*/) {
+    return false;
+  }
   virtual bool flush() = 0;
   virtual std::string describe() const = 0;
   // Size rotation: due once a file reached its limit. The pipeline picks the record boundary
@@ -36,8 +42,17 @@ struct FileRotation {
   unsigned max_files = 9;  // rotated files kept
 };
 
-// Parses one -o spec: "stdout" or "file:PATH".
+// Network outputs (syslog+tcp://, syslog+tls://, syslog+udp://): each spools to
+// <spool_dir>/<output> and sends from its own thread (delivery/).
+struct DeliveryOptions {
+  std::string spool_dir = "/var/lib/ktrail/spool";
+  uint64_t spool_max_bytes = 256ull << 20;
+  bool spool_fsync = true;
+  std::string hostname;  // RFC 5424 HOSTNAME ("": gethostname)
+};
+
+// Parses one -o spec: "stdout", "file:PATH" or a network output URL (sinks/syslog_sink.h).
 Status make_sink(const std::string &spec, Format stdout_format, std::unique_ptr<Sink> &out,
-                 const FileRotation &rotation = {});
+                 const FileRotation &rotation = {}, const DeliveryOptions &delivery = {});
 
 }  // namespace ktrail

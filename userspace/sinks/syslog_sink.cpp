@@ -1,0 +1,290 @@
+#include "sinks/syslog_sink.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <chrono>
+#include <deque>
+#include <map>
+
+#include "common/log.h"
+#include "delivery/sender.h"
+#include "delivery/spool.h"
+
+namespace ktrail {
+namespace {
+
+using delivery::Proto;
+
+// A TCP/TLS record counts as delivered once the collector's TCP acknowledged its bytes and
+// the connection then stayed up this long: a collector that stops right after reading is
+// seen (closed connection) before the cursor moves, and those records go again.
+constexpr auto kConfirmHold = std::chrono::milliseconds(1000);
+
+const std::map<std::string, int> &facilities() {
+  static const std::map<std::string, int> f = {
+      {"kern", 0},    {"user", 1},    {"mail", 2},    {"daemon", 3},  {"auth", 4},
+      {"syslog", 5},  {"lpr", 6},     {"news", 7},    {"uucp", 8},    {"cron", 9},
+      {"authpriv", 10}, {"ftp", 11},  {"ntp", 12},    {"audit", 13},  {"alert", 14},
+      {"clock", 15},  {"local0", 16}, {"local1", 17}, {"local2", 18}, {"local3", 19},
+      {"local4", 20}, {"local5", 21}, {"local6", 22}, {"local7", 23}};
+  return f;
+}
+
+class SyslogProtocol : public delivery::Protocol {
+ public:
+  explicit SyslogProtocol(SyslogTarget t) : t_(std::move(t)) {}
+  Status connect() override {
+    pending_.clear();
+    return delivery::connect_peer(t_.peer, conn_);
+  }
+  void disconnect() override {
+    conn_.reset();
+    pending_.clear();
+  }
+  Status send(const std::vector<delivery::SpoolRecord> &batch) override {
+    if (t_.peer.proto == Proto::Udp) {
+      for (auto &r : batch)
+        if (Status st = conn_->send(r.payload); !st) return st;
+      pending_.push_back({batch.back().next, {}});
+      return Status::ok();
+    }
+    buf_.clear();
+    for (auto &r : batch) {
+      buf_ += std::to_string(r.payload.size());  // octet counting: MSG-LEN SP SYSLOG-MSG
+      buf_ += ' ';
+      buf_ += r.payload;
+    }
+    if (Status st = conn_->send(buf_); !st) return st;
+    pending_.push_back({batch.back().next, std::chrono::steady_clock::now()});
+    return Status::ok();
+  }
+  Status confirmed(uint64_t &upto) override {
+    if (!conn_) return Status::error(KTRAIL_EXIT_OUTPUT, "not connected");
+    if (!conn_->healthy()) return Status::error(KTRAIL_EXIT_OUTPUT, "the collector closed the connection");
+    if (t_.peer.proto == Proto::Udp) {
+      if (!pending_.empty()) upto = pending_.back().first;
+      pending_.clear();
+      return Status::ok();
+    }
+    if (conn_->unacknowledged_bytes() != 0) return Status::ok();
+    auto ripe = std::chrono::steady_clock::now() - kConfirmHold;
+    while (!pending_.empty() && pending_.front().second <= ripe) {
+      upto = pending_.front().first;
+      pending_.pop_front();
+    }
+    return Status::ok();
+  }
+  std::string describe() const override { return t_.name; }
+
+ private:
+  SyslogTarget t_;
+  std::unique_ptr<delivery::Connection> conn_;
+  std::deque<std::pair<uint64_t, std::chrono::steady_clock::time_point>> pending_;
+  std::string buf_;
+};
+
+// The pipeline side of a network output: append to the spool, never touch the network.
+class SpoolingSink : public Sink {
+ public:
+  SpoolingSink(std::string name, std::unique_ptr<delivery::Spool> spool,
+               std::unique_ptr<delivery::Protocol> proto, std::string hostname, int facility)
+      : name_(std::move(name)), spool_(std::move(spool)), hostname_(std::move(hostname)),
+        facility_(facility), pid_(getpid()) {
+    sender_ = std::make_unique<delivery::Sender>(*spool_, std::move(proto));
+    sender_->start();
+  }
+  ~SpoolingSink() override {
+    spool_->flush();
+    // A short grace period to deliver the last records; whatever is left waits in the spool.
+    sender_->drain(2000);
+    sender_->stop();
+  }
+  Format format() const override { return Format::Json; }
+  bool write(const std::string &line) override { return write_record(0, line); }
+  bool write_record(uint64_t sequence, const std::string &line) override {
+    Status st = spool_->append(sequence, syslog_message(line, hostname_, pid_, facility_));
+    if (!st && !write_failed_) KLOG_ERROR("%s: %s", name_.c_str(), st.message.c_str());
+    write_failed_ = !st;
+    return static_cast<bool>(st);
+  }
+  bool flush() override { return static_cast<bool>(spool_->flush()); }
+  std::string describe() const override { return name_; }
+  bool take_loss(uint64_t &count, uint64_t &first, uint64_t &last) override {
+    delivery::SpoolLoss l = spool_->take_loss();
+    count = l.count;
+    first = l.first_sequence;
+    last = l.last_sequence;
+    return count != 0;
+  }
+
+ private:
+  std::string name_;
+  std::unique_ptr<delivery::Spool> spool_;
+  std::unique_ptr<delivery::Sender> sender_;
+  std::string hostname_;
+  int facility_;
+  int pid_;
+  bool write_failed_ = false;
+};
+
+bool valid_port(const std::string &s, uint16_t &port) {
+  if (s.empty() || s.size() > 5 || s.find_first_not_of("0123456789") != std::string::npos) return false;
+  unsigned long v = std::stoul(s);
+  if (v == 0 || v > 65535) return false;
+  port = static_cast<uint16_t>(v);
+  return true;
+}
+
+}  // namespace
+
+bool parse_syslog_url(const std::string &url, SyslogTarget &out, std::string &err) {
+  size_t sep = url.find("://");
+  std::string scheme = url.substr(0, sep);
+  SyslogTarget t;
+  if (scheme == "syslog+tcp") t.peer.proto = Proto::Tcp, t.peer.port = 514;
+  else if (scheme == "syslog+udp") t.peer.proto = Proto::Udp, t.peer.port = 514;
+  else if (scheme == "syslog+tls") t.peer.proto = Proto::Tls, t.peer.port = 6514;
+  else {
+    err = "unknown output scheme '" + scheme + "' (expected syslog+tcp, syslog+tls or syslog+udp)";
+    return false;
+  }
+  std::string rest = sep == std::string::npos ? "" : url.substr(sep + 3);
+  std::string query;
+  if (size_t q = rest.find('?'); q != std::string::npos) query = rest.substr(q + 1), rest.resize(q);
+  if (!rest.empty() && rest.back() == '/') rest.pop_back();
+  std::string host = rest, port;
+  if (!rest.empty() && rest[0] == '[') {  // [v6]:port
+    size_t close = rest.find(']');
+    if (close == std::string::npos) {
+      err = scheme + " output: unterminated '[' in the host";
+      return false;
+    }
+    host = rest.substr(1, close - 1);
+    if (close + 1 < rest.size()) {
+      if (rest[close + 1] != ':') {
+        err = scheme + " output: expected ':PORT' after ']'";
+        return false;
+      }
+      port = rest.substr(close + 2);
+    }
+  } else if (size_t c = rest.rfind(':'); c != std::string::npos) {
+    host = rest.substr(0, c);
+    port = rest.substr(c + 1);
+  }
+  if (host.empty() || host.find('/') != std::string::npos) {
+    err = scheme + " output needs a host: " + scheme + "://HOST[:PORT]";
+    return false;
+  }
+  if (!port.empty() && !valid_port(port, t.peer.port)) {
+    err = scheme + " output: port '" + port + "' is not a number from 1 to 65535";
+    return false;
+  }
+  t.peer.host = host;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string kv = query.substr(0, amp);
+    query = amp == std::string::npos ? "" : query.substr(amp + 1);
+    size_t eq = kv.find('=');
+    std::string k = kv.substr(0, eq), v = eq == std::string::npos ? "" : kv.substr(eq + 1);
+    bool tls_only = k == "ca" || k == "cert" || k == "key";
+    if (tls_only && t.peer.proto != Proto::Tls) {
+      err = scheme + " output: parameter '" + k + "' only applies to syslog+tls";
+      return false;
+    }
+    if (v.empty()) {
+      err = scheme + " output: parameter '" + k + "' needs a value";
+      return false;
+    }
+    if (k == "ca") t.peer.tls.ca_file = v;
+    else if (k == "cert") t.peer.tls.cert_file = v;
+    else if (k == "key") t.peer.tls.key_file = v;
+    else if (k == "facility") {
+      auto it = facilities().find(v);
+      if (it == facilities().end()) {
+        err = scheme + " output: unknown facility '" + v + "'";
+        return false;
+      }
+      t.facility = it->second;
+    } else {
+      err = scheme + " output: unknown parameter '" + k + "' (expected ca, cert, key or facility)";
+      return false;
+    }
+  }
+  if (t.peer.tls.cert_file.empty() != t.peer.tls.key_file.empty()) {
+    err = scheme + " output: mutual TLS needs both cert= and key=";
+    return false;
+  }
+  bool v6 = host.find(':') != std::string::npos;
+  t.name = scheme + "://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(t.peer.port);
+  out = std::move(t);
+  return true;
+}
+
+std::string syslog_message(const std::string &json, const std::string &hostname, int pid, int facility) {
+  // The formatter writes @timestamp first, as RFC 3339 UTC: exactly RFC 5424's TIMESTAMP.
+  constexpr std::string_view kTs = "{\"@timestamp\":\"";
+  std::string_view ts = "-";
+  if (json.compare(0, kTs.size(), kTs) == 0) {
+    size_t end = json.find('"', kTs.size());
+    if (end != std::string::npos) ts = std::string_view(json).substr(kTs.size(), end - kTs.size());
+  }
+  int severity = json.find("\"kind\":\"lost\"") != std::string::npos ||
+                         json.find("\"action\":\"lost\"") != std::string::npos
+                     ? 4
+                     : 5;
+  std::string host = hostname.empty() ? "-" : hostname.substr(0, 255);
+  for (char &c : host)
+    if (c < 33 || c > 126) c = '_';  // PRINTUSASCII only
+  std::string m;
+  m.reserve(json.size() + 64);
+  m += '<';
+  m += std::to_string(facility * 8 + severity);
+  m += ">1 ";
+  m += ts;
+  m += ' ';
+  m += host;
+  m += " ktrail ";
+  m += std::to_string(pid);
+  m += " - - ";  // MSGID, STRUCTURED-DATA: the record itself carries everything
+  m += json;
+  return m;
+}
+
+Status make_network_sink(const std::string &spec, const DeliveryOptions &opt, std::unique_ptr<Sink> &out) {
+  SyslogTarget t;
+  std::string err;
+  if (!parse_syslog_url(spec, t, err)) return Status::error(KTRAIL_EXIT_USAGE, err);
+  std::string sub = t.name;
+  for (char &c : sub)
+    if (!isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-') c = '_';
+  if (mkdir(opt.spool_dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return Status::error(KTRAIL_EXIT_OUTPUT, "cannot create spool directory " + opt.spool_dir + ": " +
+                                                 strerror(errno));
+  delivery::SpoolOptions so;
+  so.max_bytes = opt.spool_max_bytes;
+  so.fsync = opt.spool_fsync;
+  std::unique_ptr<delivery::Spool> spool;
+  delivery::SpoolRecovery rec;
+  if (Status st = delivery::Spool::open(opt.spool_dir + "/" + sub, so, spool, &rec); !st)
+    return Status::error(st.code, t.name + ": " + st.message);
+  if (rec.pending_records)
+    KLOG_INFO("%s: %llu undelivered records from an earlier run go first", t.name.c_str(),
+              static_cast<unsigned long long>(rec.pending_records));
+  std::string hostname = opt.hostname;
+  if (hostname.empty()) {
+    char h[256] = {};
+    gethostname(h, sizeof(h) - 1);
+    hostname = h;
+  }
+  int facility = t.facility;
+  std::string name = t.name;
+  out = std::make_unique<SpoolingSink>(name, std::move(spool), std::make_unique<SyslogProtocol>(std::move(t)),
+                                       hostname, facility);
+  return Status::ok();
+}
+
+}  // namespace ktrail
