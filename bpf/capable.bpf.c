@@ -23,10 +23,15 @@ static __always_inline void ktrail_cap_count(__u32 idx)
  * (kernel threads, page faults have orig_ax == -1 too). */
 static __always_inline __s32 ktrail_current_syscall(void)
 {
-	/* bpf_task_pt_regs (5.15) wants a BTF task pointer. */
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	struct pt_regs *regs;
 	long nr = -1;
 
+	/* bpf_task_pt_regs is 5.15+ (bpf_get_current_task_btf 5.11+): the relocation turns this
+	 * into a constant, so older verifiers never see the call. Only the tp_btf variant (6.14+)
+	 * needs the syscall; fexit/kprobe read the audit option instead. */
+	if (!bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs))
+		return -1;
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	if (regs)
 		bpf_probe_read_kernel(&nr, sizeof(nr), &regs->orig_ax);
 	return (__s32)nr;

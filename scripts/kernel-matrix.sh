@@ -98,7 +98,10 @@ summarize() {
   tr -d '\r' <"$log" >"$log.tmp" && mv "$log.tmp" "$log"
   release=$(sed -n 's/^KTRAIL-MATRIX kernel //p' "$log" | head -1)
   summary=$(sed -n 's/^KTRAIL-MATRIX summary //p' "$log" | tail -1)
-  variants=$(sed -n 's/^KTRAIL-MATRIX variant \([^ ]*\) buffer=\([^ ]*\) hooks=sched_process_exec=\([^,]*\),.*/\1: \2+\3/p' "$log" | paste -sd ';' | sed 's/;/; /g')
+  # capable-* scenarios trace cap_capable alone: their column shows that hook's variant.
+  variants=$(sed -n -e 's/^KTRAIL-MATRIX variant \(capable[^ ]*\) buffer=[^ ]* hooks=.*cap_capable=\([^,]*\).*/\1: \2/p;t' \
+    -e 's/^KTRAIL-MATRIX variant \([^ ]*\) buffer=\([^ ]*\) hooks=sched_process_exec=\([^,]*\),.*/\1: \2+\3/p' "$log" |
+    paste -sd ';' | sed 's/;/; /g')
   fails=$(grep -c '^KTRAIL-MATRIX check .* FAIL' "$log" || true)
   if [[ -n $summary && $fails == 0 && $summary == *"fail=0"* ]]; then
     verdict=PASS

@@ -18,6 +18,9 @@
  *   loss-perf    children is in the stream or counted by a `lost` event (same with perf)
  *   restart-pin  --pin: agent stopped, N execs, next agent resumes the pinned ring buffer: each
  *                exec is delivered by it or counted in its lost events
+ *   capable-auto    --events capable --cap-policy all: cap_capable via fexit (no tracepoint
+ *                   before 6.14), CAP_SETUID/CAP_SETGID checks of the helper's `cred` reported
+ *   capable-kprobe  the same with --cap-hook kprobe
  *
  * Output: lines starting with "KTRAIL-MATRIX " (parsed by scripts/kernel-matrix.sh):
  *   KTRAIL-MATRIX check <scenario>/<check> PASS|FAIL <detail>
@@ -218,6 +221,14 @@ static int agent_start(struct agent *a, const char *scenario, const char *const 
 		if (waitpid(a->pid, &status, WNOHANG) == a->pid) {
 			char *err = slurp(a->err);
 			check(scenario, "agent_start", 0, "ktrail exited (status %d) before tracing: %.300s", status, err);
+			/* stderr as notes: its first lines and its last (a verifier log ends with why a
+			 * program did not load). */
+			int nl = 0, total = 0;
+			FOR_EACH_LINE(err, l) total++;
+			FOR_EACH_LINE(err, l) {
+				if (nl < 4 || nl >= total - 30) printf(PREFIX "note %s stderr: %.400s\n", scenario, l);
+				nl++;
+			}
 			free(err);
 			a->pid = 0;
 			return -1;
@@ -297,7 +308,18 @@ static void run_probe(void) {
 	      status);
 	check("probe", "btf", strstr(j, "\"present\":true,\"source\":") != NULL, "BTF present");
 	have_ringbuf = strstr(j, "\"ring_buffer\":true") != NULL;
-	have_tp_btf = strstr(j, "\"tp_btf\":{\"sched_process_exec\":true,\"sched_process_exit\":true,\"sys_enter\":true,\"sys_exit\":true}") != NULL;
+	{
+		/* The four core tracepoints, whatever other hooks (cgroup_mkdir, ...) the object lists. */
+		const char *tp = strstr(j, "\"tp_btf\":{");
+		const char *tpe = tp ? strchr(tp, '}') : NULL;
+		const char *core[] = {"\"sched_process_exec\":true", "\"sched_process_exit\":true", "\"sys_enter\":true",
+				      "\"sys_exit\":true"};
+		have_tp_btf = tpe != NULL;
+		for (size_t i = 0; have_tp_btf && i < 4; i++) {
+			const char *f = strstr(tp, core[i]);
+			have_tp_btf = f && f < tpe;
+		}
+	}
 	printf(PREFIX "features ring_buffer=%d tp_btf=%d\n", have_ringbuf, have_tp_btf);
 	/* Without a ring buffer (< 5.8) the plan must be the perf buffer. */
 	check("probe", "buffer_plan", have_ringbuf ? strstr(j, "\"plan\":{\"buffer\":\"ring\"") != NULL
@@ -381,7 +403,10 @@ static void check_variants(const char *scenario, struct agent *a, struct expect_
 		const char *end = strstr(p, ", ");
 		if (!eq) break;
 		size_t n = end ? (size_t)(end - eq - 1) : strlen(eq + 1);
-		ok &= n == strlen(ev.hooks) && !strncmp(eq + 1, ev.hooks, n);
+		/* cap_capable is not chosen by --hooks: its own --cap-hook picks tp_btf/fexit/kprobe
+		 * (names that differ from the syscall hooks' tp_btf/tracepoint); the "capable"
+		 * scenario checks it. */
+		if (strncmp(p, "cap_capable=", 12)) ok &= n == strlen(ev.hooks) && !strncmp(eq + 1, ev.hooks, n);
 		p = end ? end + 2 : NULL;
 	}
 	check(scenario, "variant", ok, "%s / %s", buffer, hooks);
@@ -474,6 +499,72 @@ static void functional(const char *scenario, const char *const *args, struct exp
 		const char *n[] = {"\"action\":\"lost\"", NULL};
 		int c = count_lines(ev_text, n, line, sizeof(line));
 		printf(PREFIX "note %s: %d lost event(s) %.200s\n", scenario, c, line);
+	}
+	free(ev_text);
+}
+
+/* Capability checks through one cap_capable variant (`--cap-hook`, NULL = auto, which must pick
+ * `want` here): the hooks line names it, and the helper's `cred` run (as root: setgroups,
+ * setresgid, setresuid check CAP_SETGID/CAP_SETUID; then setuid(0) as nobody is denied) is
+ * reported as capable events of the helper's pid, with the hook variant in the event. */
+static void capable(const char *scenario, const char *force, const char *want) {
+	struct agent a;
+	char marker[64], r_cred[8192], pat[3][256], line[8192], buffer[64], hooks[512];
+	const char *args[16];
+	int i = 0;
+	args[i++] = "--chain-state";
+	args[i++] = "none";
+	args[i++] = "--events";
+	args[i++] = "capable";
+	args[i++] = "--cap-policy";
+	args[i++] = "all";
+	args[i++] = "--cap-key";
+	args[i++] = "process"; /* the first check of each key carries the helper's own pid */
+	args[i++] = "--cap-interval";
+	args[i++] = "0.5";
+	if (force) {
+		args[i++] = "--cap-hook";
+		args[i++] = force;
+	}
+	args[i] = NULL;
+	if (agent_start(&a, scenario, args)) return;
+	agent_variants(&a, buffer, sizeof(buffer), hooks, sizeof(hooks));
+	printf(PREFIX "variant %s buffer=%s hooks=%s\n", scenario, buffer, hooks);
+	snprintf(pat[0], sizeof(pat[0]), "cap_capable=%s", want);
+	{
+		/* A failed attach shows as cap_capable=inactive with ktrail's warning on stderr. */
+		char *e = slurp(a.err);
+		const char *w = strstr(e, "capability checks are not traced");
+		check(scenario, "variant", strstr(hooks, pat[0]) != NULL, "want %s: %s%s%.200s", pat[0], hooks,
+		      w ? "; " : "", w ? w : "");
+		free(e);
+	}
+	snprintf(marker, sizeof(marker), "m%d-%s", getpid(), scenario);
+	int s_cred = helper(r_cred, sizeof(r_cred), "cred", marker, NULL);
+	usleep(600000); /* one --cap-interval: summaries of the helper's repeats, not asserted */
+	char *ev_text = agent_stop(&a, scenario);
+	if (s_cred) check(scenario, "helper", 0, "helper status %d", s_cred);
+
+	long long pid = json_num(r_cred, "pid", -1);
+	snprintf(pat[0], sizeof(pat[0]), "\"process\":{\"pid\":%lld,", pid);
+	snprintf(pat[1], sizeof(pat[1]), "\"hook\":\"%s\"", want);
+	const struct {
+		const char *name, *cap, *outcome;
+	} want_ev[] = {
+		{"setuid_granted", "CAP_SETUID", "success"}, /* setresuid(65534, ...) as root */
+		{"setgid_granted", "CAP_SETGID", "success"}, /* setgroups / setresgid as root */
+		{"setuid_denied", "CAP_SETUID", "failure"},  /* setuid(0) as nobody: EPERM */
+	};
+	for (size_t k = 0; k < sizeof(want_ev) / sizeof(want_ev[0]); k++) {
+		char cap[96], outcome[64];
+		snprintf(cap, sizeof(cap), "\"capability\":{\"name\":\"%s\"", want_ev[k].cap);
+		snprintf(outcome, sizeof(outcome), "\"outcome\":\"%s\"", want_ev[k].outcome);
+		const char *n[] = {"\"action\":\"capable\"", outcome, cap, pat[0], pat[1], NULL};
+		int c = count_lines(ev_text, n, NULL, 0);
+		const char *any[] = {"\"action\":\"capable\"", NULL};
+		int all = count_lines(ev_text, any, line, sizeof(line));
+		check(scenario, want_ev[k].name, c >= 1, "%d %s %s event(s) via %s for pid %lld (%d capable in all; first: %.300s)",
+		      c, want_ev[k].cap, want_ev[k].outcome, want, pid, all, line);
 	}
 	free(ev_text);
 }
@@ -645,6 +736,16 @@ int main(int argc, char **argv) {
 			functional("tp_btf-ring", a_btf, (struct expect_variant){"ringbuf", "tp_btf"});
 		} else {
 			printf(PREFIX "skip tp_btf-ring: ring_buffer=%d tp_btf=%d on this kernel\n", have_ringbuf, have_tp_btf);
+		}
+		/* cap_capable: the tp_btf tracepoint exists from 6.14 on; the matrix kernels (5.10,
+		 * 6.1, 6.12) have none, so auto must pick fexit, and kprobe is forced. Only in the VMs
+		 * (--expect-prog-types): the host may lack fentry and kprobes (tests/caps covers it). */
+		struct stat tp_st;
+		int has_cap_tp = stat("/sys/kernel/tracing/events/capability/cap_capable", &tp_st) == 0 ||
+				 stat("/sys/kernel/debug/tracing/events/capability/cap_capable", &tp_st) == 0;
+		if (expect_prog_types) {
+			capable("capable-auto", NULL, has_cap_tp ? "tp_btf" : "fexit");
+			capable("capable-kprobe", "kprobe", "kprobe");
 		}
 	}
 	if (have_ringbuf) loss("loss-ring", "ring");
