@@ -40,7 +40,7 @@ class Agent {
     dir_ = mkdtemp(tmpl);
     out_ = dir_ + "/events.ndjson";
     err_ = dir_ + "/stderr.txt";
-    std::vector<std::string> args = {KTRAIL_BIN, "run", "--format", "json", "-o", "file:" + out_};
+    std::vector<std::string> args = {KTRAIL_BIN, "run", "--format", "json", "--chain-state", "none", "-o", "file:" + out_};
     args.insert(args.end(), extra.begin(), extra.end());
     pid_ = fork();
     if (pid_ == 0) {

@@ -228,7 +228,7 @@ class Containers : public ::testing::Test {
   void start_agent(const std::string &socket) {
     out_ = dir_ + "/events-" + std::to_string(counter_++) + ".json";
     err_ = out_ + ".stderr";
-    agent_ = spawn({KTRAIL_BIN, "run", "--format", "json", "--cloud", "off", "--k8s", "off", "--docker-socket",
+    agent_ = spawn({KTRAIL_BIN, "run", "--format", "json", "--chain-state", "none", "--cloud", "off", "--k8s", "off", "--docker-socket",
                     socket, "-o", "file:" + out_},
                    err_);
     ASSERT_TRUE(wait_for([&] { return read_file(err_).find("tracing via") != std::string::npos; }, 30))

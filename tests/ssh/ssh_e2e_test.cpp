@@ -189,7 +189,7 @@ struct Tracer {
   bool start(const std::string &dir) {
     out = dir + "/events.ndjson";
     err = dir + "/ktrail.err";
-    pid = spawn({KTRAIL_BIN, "run", "--format", "json", "-o", "file:" + out}, err);
+    pid = spawn({KTRAIL_BIN, "run", "--format", "json", "--chain-state", "none", "-o", "file:" + out}, err);
     return wait_for([&] { return read_file(err).find("tracing via") != std::string::npos; }, 60s);
   }
   Events stop() {
