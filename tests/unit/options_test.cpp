@@ -45,7 +45,7 @@ TEST(Options, RunDefaults) {
   EXPECT_EQ(o.duration, 0);
   EXPECT_EQ(o.buffer, "auto");
   EXPECT_EQ(o.hooks, "auto");
-  EXPECT_EQ(o.buffer_mb, 8u);
+  EXPECT_EQ(o.buffer_mb, 4u);
   EXPECT_EQ(o.wakeup_bytes, 256u * 1024);
   EXPECT_EQ(o.drain_ms, 50);
   EXPECT_TRUE(o.btf.empty());
@@ -58,7 +58,7 @@ TEST(Options, RunDefaults) {
   EXPECT_TRUE(c.trace_cred);
   EXPECT_EQ(c.buffer, BufferKind::Auto);
   EXPECT_EQ(c.hooks, HookMode::Auto);
-  EXPECT_EQ(c.buffer_mb, 8u);
+  EXPECT_EQ(c.buffer_mb, 4u);
   EXPECT_EQ(c.wakeup_bytes, 256u * 1024);
   EXPECT_TRUE(c.btf_path.empty());
 }

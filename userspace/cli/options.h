@@ -19,7 +19,7 @@ struct RunOptions {
   double duration = 0;               // seconds; 0 = until SIGINT/SIGTERM
   std::string buffer = "auto";       // auto | ring | perf
   std::string hooks = "auto";        // auto | tp_btf | tracepoint
-  uint32_t buffer_mb = 8;
+  uint32_t buffer_mb = 4;
   uint64_t wakeup_bytes = 256 * 1024;
   int drain_ms = 50;
   std::string btf;

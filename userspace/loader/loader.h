@@ -39,7 +39,7 @@ struct LoaderConfig {
   bool trace_cgroup = true;  // cgroup2 mkdir: container identity for short-lived containers
   BufferKind buffer = BufferKind::Auto;
   HookMode hooks = HookMode::Auto;
-  uint32_t buffer_mb = 8;            // ring buffer size (perf: split per CPU)
+  uint32_t buffer_mb = 4;            // ring buffer size (perf: split per CPU)
   uint64_t wakeup_bytes = 256 * 1024;
   std::string btf_path;              // custom BTF for kernels without /sys/kernel/btf/vmlinux
   // SSH: accepts and log writes of sshd processes, libpam uprobes.
