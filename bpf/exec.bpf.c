@@ -136,10 +136,22 @@ static __always_inline int ktrail_handle_exec(void *ctx, struct task_struct *btf
 	return 0;
 }
 
+/* A non-leader thread that execs takes over the leader's pid (de_thread), so its sys_exit runs
+ * under a tid other than the one sys_enter stored the execve under: drop that entry here, or
+ * it stays in the pending map for good and, at 16384 of them, tracking stops. */
+static __always_inline void ktrail_forget_pending(__u32 old_tid)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+	if (old_tid != tid)
+		bpf_map_delete_elem(&ktrail_pending_map, &old_tid);
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(tp_btf__sched_process_exec, struct task_struct *p, pid_t old_pid,
 	     struct linux_binprm *bprm)
 {
+	ktrail_forget_pending(old_pid);
 	return ktrail_handle_exec(ctx, p, bprm, NULL);
 }
 
@@ -147,6 +159,8 @@ SEC("tracepoint/sched/sched_process_exec")
 int tracepoint__sched__sched_process_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
 	const char *filename = (const char *)ctx + (ctx->__data_loc_filename & 0xFFFF);
+
+	ktrail_forget_pending(ctx->old_pid);
 	return ktrail_handle_exec(ctx, NULL, NULL, filename);
 }
 

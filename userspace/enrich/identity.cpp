@@ -1,5 +1,7 @@
 #include "enrich/identity.h"
 
+#include "common/fs.h"
+
 #include <sys/stat.h>
 
 #include <fstream>
@@ -12,10 +14,7 @@ namespace {
 
 constexpr size_t kMaxEntries = 16384;
 
-std::string read_all(const std::string &path) {
-  std::ifstream f(path);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
+std::string read_all(const std::string &path) { return read_file(path); }
 
 // The cgroup2 ("0::") path of a process, "" if none.
 std::string unified_path(const std::string &content) {

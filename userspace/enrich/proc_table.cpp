@@ -1,5 +1,7 @@
 #include "enrich/proc_table.h"
 
+#include "common/fs.h"
+
 #include <dirent.h>
 #include <unistd.h>
 
@@ -12,9 +14,9 @@ namespace ktrail {
 
 bool ProcTable::read_proc(const std::string &root, uint32_t pid, ProcInfo &out) {
   std::string base = root + "/" + std::to_string(pid);
-  std::ifstream stat(base + "/stat");
-  std::string line;
-  if (!std::getline(stat, line)) return false;
+  std::string line = read_file(base + "/stat", 4096);
+  if (line.empty()) return false;
+  if (auto nl = line.find('\n'); nl != std::string::npos) line.resize(nl);
   // comm may contain spaces and parentheses: it ends at the last ')'.
   auto l = line.find('('), r = line.rfind(')');
   if (l == std::string::npos || r == std::string::npos || r < l) return false;
@@ -35,8 +37,7 @@ bool ProcTable::read_proc(const std::string &root, uint32_t pid, ProcInfo &out) 
   if (n > 0) out.cwd.assign(buf, n);
   n = readlink((base + "/ns/pid").c_str(), buf, sizeof(buf) - 1);  // "pid:[4026531836]"
   if (n > 5) out.pid_ns = static_cast<uint32_t>(strtoul(std::string(buf + 5, n - 5).c_str(), nullptr, 10));
-  std::ifstream cmd(base + "/cmdline", std::ios::binary);
-  std::string all((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
+  std::string all = read_file(base + "/cmdline");
   out.args.clear();
   size_t i = 0;
   while (i < all.size()) {

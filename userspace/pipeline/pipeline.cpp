@@ -25,15 +25,30 @@ void Pipeline::on_record(const void *data, size_t size) {
     emit_lost(hook_name(r.hook), "decode", 1);
     return;
   }
-  enricher_.enrich(e);
-  // SSH: events derived from this one (auth outcomes, session start/end) around it.
-  emit_all(enricher_.derived_before());
-  if (!e.suppress)
-    emit(e);
-  else
-    stats_.filtered++;
-  emit_all(enricher_.derived_after());
-  enricher_.after_emit(e);
+  // Enrichment reads /proc, passwd files and caches; whatever fails there, the kernel's record
+  // is still emitted (with what was added so far), never dropped.
+  try {
+    enricher_.enrich(e);
+  } catch (const std::exception &ex) {
+    stats_.enrich_errors++;
+    if (stats_.enrich_errors == 1 || stats_.enrich_errors % 1000 == 0)
+      KLOG_WARN("enrichment failed (%llu so far), emitting the event without it: %s",
+                static_cast<unsigned long long>(stats_.enrich_errors), ex.what());
+  }
+  try {
+    // SSH: events derived from this one (auth outcomes, session start/end) around it.
+    emit_all(enricher_.derived_before());
+    if (!e.suppress)
+      emit(e);
+    else
+      stats_.filtered++;
+    emit_all(enricher_.derived_after());
+    enricher_.after_emit(e);
+  } catch (const std::exception &ex) {
+    // Last resort: the record could not be written; report it as lost in-band.
+    KLOG_ERROR("emitting a record failed: %s", ex.what());
+    emit_lost(hook_name(r.hook), "agent", 1);
+  }
 }
 
 void Pipeline::emit_all(std::vector<Event> &events) {

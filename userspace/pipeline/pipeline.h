@@ -19,6 +19,7 @@ struct PipelineStats {
   uint64_t records = 0;
   uint64_t emitted = 0;
   uint64_t decode_errors = 0;
+  uint64_t enrich_errors = 0;  // enrichment threw; the event was still emitted
   uint64_t write_errors = 0;
   uint64_t filtered = 0;
   uint64_t state_errors = 0;
