@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -150,6 +151,10 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		if (p == 0) {
+			/* Killing forkexec (or the harness that runs it) stops the load too. */
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() == 1)
+				_exit(1);
 			if (syscalls)
 				syscall_worker(seconds, &res[i]);
 			else
