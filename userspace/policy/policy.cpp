@@ -5,22 +5,10 @@
 #include <fstream>
 
 #include "ktrail/abi/events.h"
+#include "sinks/format.h"
 
 namespace ktrail {
 
-namespace {
-const char *const kCapNames[] = {
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
-    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE"};
-constexpr int kNumCaps = static_cast<int>(sizeof(kCapNames) / sizeof(kCapNames[0]));
-}  // namespace
 
 const std::vector<std::string> &default_watch_list() {
   static const std::vector<std::string> list = {
@@ -84,15 +72,10 @@ int parse_capability(const std::string &name) {
   std::string u;
   for (char c : name) u += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   if (u.rfind("CAP_", 0) != 0) u = "CAP_" + u;
-  for (int i = 0; i < kNumCaps; i++)
-    if (u == kCapNames[i]) return i;
-  return -1;
+  return capability_id(u);
 }
 
-std::string capability_display_name(int cap) {
-  if (cap >= 0 && cap < kNumCaps) return kCapNames[cap];
-  return "CAP_" + std::to_string(cap);
-}
+std::string capability_display_name(int cap) { return capability_name(cap); }
 
 Status parse_capability_list(const std::vector<std::string> &names, uint64_t &mask) {
   mask = 0;

@@ -15,7 +15,8 @@ std::string table_header();
 
 const char *errno_name(int err);           // "EPERM"; "E<number>" when unknown
 const char *signal_name(int sig);          // "SIGKILL"
-std::string capability_name(int cap);      // "CAP_SYS_ADMIN"
+std::string capability_name(int cap);      // "CAP_SYS_ADMIN"; "CAP_<n>" past the known table
+int capability_id(const std::string &name); // "CAP_SYS_ADMIN" -> 21; -1 when not a known name
 const char *event_action(const Event &e);  // "exec", "setresuid", ...
 bool event_success(const Event &e);
 
