@@ -10,6 +10,7 @@ BUILD_PKGS=(
   libelf-dev zlib1g-dev libzstd-dev
   libcli11-dev nlohmann-json3-dev libgtest-dev libssl-dev
   librelp-dev           # RELP output (delivery)
+  libyaml-cpp-dev       # config file and alert rules (yaml-cpp ships a .a for the static build)
 )
 # openssh-server's postinst may try to start the system sshd (port 22); the SSH tests run
 # their own sshd on a free loopback port with their own config, so either way is fine.

@@ -73,6 +73,11 @@ void Pipeline::emit(Event &e) {
   write_out();
   if (notary_) after_record();
   report_output_losses();
+  if (!observers_.empty()) {
+    std::vector<Event> derived;
+    for (auto *o : observers_) o->observe(e, derived);
+    for (auto &d : derived) emit(d);
+  }
 }
 
 // A full delivery spool dropped its oldest records: said in-band, on every output. Not

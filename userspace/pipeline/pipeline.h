@@ -25,6 +25,15 @@ struct PipelineStats {
   uint64_t state_errors = 0;
 };
 
+// Sees every record after it is sequenced and written out (metrics, alert rules). Events it
+// pushes to `derived` (alerts) are emitted right after, sequenced and chained like any other
+// record, and observed in turn: an observer must not derive from derived records, or it loops.
+class EventObserver {
+ public:
+  virtual ~EventObserver() = default;
+  virtual void observe(const Event &e, std::vector<Event> &derived) = 0;
+};
+
 class Pipeline {
  public:
   Pipeline(HostInfo host, Enricher &enricher, std::vector<std::unique_ptr<Sink>> sinks);
@@ -38,6 +47,8 @@ class Pipeline {
   const std::vector<uint64_t> &drops_reported() const { return drops_seen_; }
   void set_drops_reported(std::vector<uint64_t> v) { drops_seen_ = std::move(v); }
   void emit(Event &e);
+  // Not owned; must outlive the pipeline's last emit (finish()).
+  void add_observer(EventObserver *o) { observers_.push_back(o); }
   // Emits derived events whose wait is over (CLOCK_BOOTTIME ns; UINT64_MAX: all, at exit).
   void tick(uint64_t now_boot_ns);
   void flush();
@@ -63,6 +74,7 @@ class Pipeline {
   void release();
   int64_t now_realtime();
   std::unique_ptr<Notary> notary_;
+  std::vector<EventObserver *> observers_;
   size_t pending_bytes_ = 0;
   HostInfo host_;
   Enricher &enricher_;
