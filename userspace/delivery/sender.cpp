@@ -69,7 +69,8 @@ void Sender::run() {
     if (st.message != last_error) KLOG_WARN("%s: %s; retrying", proto_->describe().c_str(), st.message.c_str());
     last_error = st.message;
     sent = spool_.acked();  // resend everything not confirmed
-    sleep_ms(backoff_delay_ms(attempt++, opt_.backoff_min_ms, opt_.backoff_max_ms, rng()));
+    int delay = backoff_delay_ms(attempt++, opt_.backoff_min_ms, opt_.backoff_max_ms, rng());
+    sleep_ms(std::max(delay, std::min(proto_->retry_after_ms(), opt_.backoff_max_ms)));
   };
   while (!stop_) {
     if (!connected) {

@@ -24,6 +24,9 @@ class Protocol {
   // An error means the connection is gone: the sender reconnects and resends.
   virtual Status confirmed(uint64_t &upto) = 0;
   virtual std::string describe() const = 0;
+  // How long the collector asked to be left alone after the last failure (HTTP Retry-After);
+  // the sender waits at least this long instead of its own backoff. 0: no request.
+  virtual int retry_after_ms() { return 0; }
 };
 
 struct SenderOptions {

@@ -149,6 +149,21 @@ class Conn {
     }
   }
 
+  // An idle kept-alive connection is still usable: nothing to read (a server that closed it
+  // shows EOF; TLS 1.3 session tickets are consumed by OpenSSL's next read, not treated as data).
+  bool idle_alive() {
+    pollfd p{fd_, POLLIN | POLLRDHUP, 0};
+    if (poll(&p, 1, 0) == 0) return true;
+    if (p.revents & (POLLRDHUP | POLLERR | POLLHUP)) return false;
+    if (!ssl_) return false;  // unsolicited bytes on plain HTTP: the stream is out of step
+    char b;
+    ERR_clear_error();
+    int n = SSL_peek(ssl_, &b, 1);
+    if (n > 0) return false;
+    int e = SSL_get_error(ssl_, n);
+    return e == SSL_ERROR_WANT_READ;
+  }
+
  private:
   bool connect_wait(const sockaddr *sa, socklen_t len, std::string &err) {
     if (::connect(fd_, sa, len) == 0) return true;
@@ -202,6 +217,22 @@ class Conn {
                             : SSL_CTX_set_default_verify_paths(ctx_) != 1) {
       err = "loading CA " + (ep.ca_file.empty() ? std::string("store") : ep.ca_file) + ": " + ssl_error();
       return false;
+    }
+    if (!ep.cert_file.empty() || !ep.key_file.empty()) {
+      // Paths only in errors: OpenSSL's messages never quote the key itself.
+      if (ep.cert_file.empty() || ep.key_file.empty()) {
+        err = "mutual TLS needs both a client certificate and a key";
+        return false;
+      }
+      if (SSL_CTX_use_certificate_chain_file(ctx_, ep.cert_file.c_str()) != 1) {
+        err = "cannot load client certificate " + ep.cert_file + ": " + ssl_error();
+        return false;
+      }
+      if (SSL_CTX_use_PrivateKey_file(ctx_, ep.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
+          SSL_CTX_check_private_key(ctx_) != 1) {
+        err = "cannot use client key " + ep.key_file + " with that certificate: " + ssl_error();
+        return false;
+      }
     }
     ssl_ = SSL_new(ctx_);
     SSL_set_fd(ssl_, fd_);
@@ -289,25 +320,32 @@ class Reader {
   size_t pos_ = 0;
 };
 
-bool run(const Endpoint &ep, const Request &req, const Options &opt,
-         const std::function<bool(const Response &)> &on_head,
-         const std::function<bool(std::string_view)> &on_data, std::string &err) {
-  Conn c(opt);
-  if (!c.open(ep, err)) return false;
+// Sends req on an open connection and reads the response. keep_alive asks the server to keep
+// the connection; reusable says whether it may carry another request afterwards (the body was
+// delimited and read to its end, and the server did not say close).
+bool exchange(Conn &c, Reader &r, const Endpoint &ep, const Request &req, const Options &opt,
+              bool keep_alive, bool &reusable, const std::function<bool(const Response &)> &on_head,
+              const std::function<bool(std::string_view)> &on_data, std::string &err) {
+  reusable = false;
   std::string host = ep.unix_path.empty() ? ep.host : "localhost";
   if (ep.unix_path.empty() && ep.port != (ep.tls ? 443 : 80)) host += ":" + std::to_string(ep.port);
   std::string head = req.method + " " + ep.base_path + req.target + " HTTP/1.1\r\nHost: " + host +
-                     "\r\nUser-Agent: ktrail\r\nConnection: close\r\n";
+                     "\r\nUser-Agent: ktrail\r\nConnection: " + (keep_alive ? "keep-alive" : "close") + "\r\n";
   for (const auto &[k, v] : req.headers) head += k + ": " + v + "\r\n";
   if (!req.body.empty() || req.method == "PUT" || req.method == "POST")
     head += "Content-Length: " + std::to_string(req.body.size()) + "\r\n";
   head += "\r\n";
-  head += req.body;
-  if (!c.write_all(head, err)) return false;
+  // Large bodies go in their own write: no copy of a megabyte batch into the head.
+  if (req.body.size() > 16384) {
+    if (!c.write_all(head, err) || !c.write_all(req.body, err)) return false;
+  } else {
+    head += req.body;
+    if (!c.write_all(head, err)) return false;
+  }
 
-  Reader r(c);
   Response resp;
   std::string line;
+  bool http11 = false;
   // 1xx interim responses precede the real one.
   do {
     if (!r.line(line, err)) return false;
@@ -315,6 +353,7 @@ bool run(const Endpoint &ep, const Request &req, const Options &opt,
       err = "not an HTTP response: " + line.substr(0, 64);
       return false;
     }
+    http11 = line.compare(0, 8, "HTTP/1.1") == 0;
     resp.status = atoi(line.c_str() + 9);
     resp.headers.clear();
     for (;;) {
@@ -328,8 +367,14 @@ bool run(const Endpoint &ep, const Request &req, const Options &opt,
       resp.headers[lower(line.substr(0, colon))] = v;
     }
   } while (resp.status >= 100 && resp.status < 200);
+  auto conn_hdr = resp.headers.find("connection");
+  bool may_reuse = keep_alive && http11 &&
+                   (conn_hdr == resp.headers.end() || lower(conn_hdr->second).find("close") == std::string::npos);
   if (!on_head(resp)) return true;
-  if (req.method == "HEAD" || resp.status == 204 || resp.status == 304) return true;
+  if (req.method == "HEAD" || resp.status == 204 || resp.status == 304) {
+    reusable = may_reuse;
+    return true;
+  }
 
   auto te = resp.headers.find("transfer-encoding");
   bool chunked = te != resp.headers.end() && lower(te->second).find("chunked") != std::string::npos;
@@ -344,7 +389,16 @@ bool run(const Endpoint &ep, const Request &req, const Options &opt,
         err = "bad chunk size";
         return false;
       }
-      if (size == 0) return true;  // trailers are not needed
+      if (size == 0) {
+        // Trailers only matter when the connection carries another response after this one.
+        if (may_reuse) {
+          do {
+            if (!r.line(line, err)) return false;
+          } while (!line.empty());
+          reusable = true;
+        }
+        return true;
+      }
       if (size > opt.max_body) {
         err = "chunk too large";
         return false;
@@ -376,6 +430,7 @@ bool run(const Endpoint &ep, const Request &req, const Options &opt,
       left -= static_cast<size_t>(n);
       if (!on_data(piece)) return true;
     }
+    reusable = may_reuse;
     return true;
   }
   for (;;) {  // until close
@@ -384,6 +439,43 @@ bool run(const Endpoint &ep, const Request &req, const Options &opt,
     if (n < 0) return false;
     if (!on_data(piece)) return true;
   }
+}
+
+bool run(const Endpoint &ep, const Request &req, const Options &opt,
+         const std::function<bool(const Response &)> &on_head,
+         const std::function<bool(std::string_view)> &on_data, std::string &err) {
+  Conn c(opt);
+  if (!c.open(ep, err)) return false;
+  Reader r(c);
+  bool reusable = false;
+  return exchange(c, r, ep, req, opt, false, reusable, on_head, on_data, err);
+}
+
+// Collects a whole body, bounded by max_body.
+bool collect(const Options &opt, Response &out, std::string &err,
+             const std::function<bool(const std::function<bool(const Response &)> &,
+                                      const std::function<bool(std::string_view)> &)> &go) {
+  out = Response{};
+  bool too_big = false;
+  bool ok = go(
+      [&](const Response &h) {
+        out.status = h.status;
+        out.headers = h.headers;
+        return true;
+      },
+      [&](std::string_view d) {
+        if (out.body.size() + d.size() > opt.max_body) {
+          too_big = true;
+          return false;
+        }
+        out.body.append(d);
+        return true;
+      });
+  if (too_big) {
+    err = "body larger than " + std::to_string(opt.max_body) + " bytes";
+    return false;
+  }
+  return ok;
 }
 
 }  // namespace
@@ -442,29 +534,53 @@ bool parse_url(const std::string &url, Endpoint &ep, std::string &err) {
 }
 
 bool fetch(const Endpoint &ep, const Request &req, const Options &opt, Response &out, std::string &err) {
-  out = Response{};
-  bool too_big = false;
-  bool ok = run(
-      ep, req, opt,
-      [&](const Response &h) {
-        out.status = h.status;
-        out.headers = h.headers;
-        return true;
-      },
-      [&](std::string_view d) {
-        if (out.body.size() + d.size() > opt.max_body) {
-          too_big = true;
-          return false;
-        }
-        out.body.append(d);
-        return true;
-      },
-      err);
-  if (too_big) {
-    err = "body larger than " + std::to_string(opt.max_body) + " bytes";
-    return false;
+  return collect(opt, out, err, [&](const auto &on_head, const auto &on_data) {
+    return run(ep, req, opt, on_head, on_data, err);
+  });
+}
+
+struct Client::State {
+  explicit State(const Options &opt) : conn(opt), reader(conn) {}
+  Conn conn;
+  Reader reader;
+};
+
+Client::Client(Endpoint ep, Options opt) : ep_(std::move(ep)), opt_(opt) {}
+Client::~Client() = default;
+
+void Client::close() { st_.reset(); }
+
+bool Client::connect(std::string &err) {
+  if (st_) return true;
+  st_ = std::make_unique<State>(opt_);
+  if (st_->conn.open(ep_, err)) return true;
+  st_.reset();
+  return false;
+}
+
+bool Client::request(const Request &req, Response &out, std::string &err) {
+  // A kept connection the server closed in the meantime fails at once: retry once on a new
+  // one. Only then, so a request is never sent twice on a connection that took it.
+  for (int attempt = 0; attempt < 2; attempt++) {
+    bool fresh = !st_;
+    if (fresh) {
+      st_ = std::make_unique<State>(opt_);
+      if (!st_->conn.open(ep_, err)) {
+        st_.reset();
+        return false;
+      }
+    } else if (!st_->conn.idle_alive()) {
+      st_.reset();
+      continue;
+    }
+    bool reusable = false;
+    bool ok = collect(opt_, out, err, [&](const auto &on_head, const auto &on_data) {
+      return exchange(st_->conn, st_->reader, ep_, req, opt_, true, reusable, on_head, on_data, err);
+    });
+    if (!ok || !reusable) st_.reset();
+    return ok;
   }
-  return ok;
+  return false;
 }
 
 bool stream(const Endpoint &ep, const Request &req, const Options &opt,

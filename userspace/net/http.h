@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -21,6 +22,8 @@ struct Endpoint {
   bool tls = false;
   std::string ca_file;    // "" = system store
   std::string base_path;  // prefix of every target ("/api" in "https://h/api")
+  std::string cert_file;  // client certificate for mutual TLS, with key_file
+  std::string key_file;
 };
 
 // http://h[:p][/base], https://h[:p][/base], unix:///path/to.sock. False on anything else.
@@ -54,6 +57,30 @@ bool fetch(const Endpoint &ep, const Request &req, const Options &opt, Response 
 bool stream(const Endpoint &ep, const Request &req, const Options &opt,
             const std::function<bool(const Response &head)> &on_head,
             const std::function<bool(std::string_view data)> &on_data, std::string &err);
+
+// Keep-alive: one connection reused across requests (network outputs send batch after batch).
+// Opens on first use; reopens after the server closed it or any failure. Not thread-safe.
+class Client {
+ public:
+  Client(Endpoint ep, Options opt);
+  ~Client();
+  Client(const Client &) = delete;
+  Client &operator=(const Client &) = delete;
+  // Whole response. False with err on connect/TLS/protocol failure or timeout; the connection
+  // is then closed, and the next request opens a new one.
+  bool request(const Request &req, Response &out, std::string &err);
+  // Opens the connection now (TCP and the TLS handshake), so a refused peer or certificate
+  // shows before any request. True if it is open.
+  bool connect(std::string &err);
+  void close();
+  const Endpoint &endpoint() const { return ep_; }
+
+ private:
+  struct State;
+  Endpoint ep_;
+  Options opt_;
+  std::unique_ptr<State> st_;
+};
 
 // Percent-encodes a query value (RFC 3986 unreserved characters pass).
 std::string url_encode(std::string_view s);

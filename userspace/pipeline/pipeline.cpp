@@ -99,6 +99,20 @@ void Pipeline::report_output_losses() {
     e.lost_last_sequence = last;
     emit(e);
   }
+  for (size_t i = 0; i < sinks_.size(); i++) {
+    uint64_t count = 0, first = 0, last = 0;
+    if (!sinks_[i]->take_rejected(count, first, last) || count == 0) continue;
+    Event e;
+    e.kind = EventKind::Lost;
+    e.boot_ns = Clock::boot_now();
+    e.realtime_ns = enricher_.clock().to_realtime(e.boot_ns);
+    e.lost_hook = sinks_[i]->describe();
+    e.lost_source = "rejected";
+    e.lost_count = count;
+    e.lost_first_sequence = first;
+    e.lost_last_sequence = last;
+    emit(e);
+  }
   reporting_losses_ = false;
 }
 

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "common/log.h"
+#include "sinks/http_output.h"
 #include "sinks/syslog_sink.h"
 
 namespace ktrail {
@@ -166,6 +167,7 @@ class FileSink : public Sink {
 
 Status make_sink(const std::string &spec, Format stdout_format, std::unique_ptr<Sink> &out,
                  const FileRotation &rotation, const DeliveryOptions &delivery) {
+  if (is_http_output(spec)) return make_http_sink(spec, delivery, out);
   if (spec.find("://") != std::string::npos) return make_network_sink(spec, delivery, out);
   if (spec == "stdout" || spec == "-") {
     out = std::make_unique<FileSink>(stdout, false, stdout_format, "stdout");
@@ -183,7 +185,8 @@ Status make_sink(const std::string &spec, Format stdout_format, std::unique_ptr<
   }
   return Status::error(KTRAIL_EXIT_USAGE,
                        "unknown output '" + spec + "' (expected stdout, file:PATH, syslog+tcp://HOST:PORT, "
-                       "syslog+tls://HOST:PORT or syslog+udp://HOST:PORT)");
+                       "syslog+tls://HOST:PORT, syslog+udp://HOST:PORT, otlp+https://HOST, loki+https://HOST, "
+                       "splunk+https://HOST or elasticsearch+https://HOST)");
 }
 
 }  // namespace ktrail

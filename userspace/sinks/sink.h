@@ -25,6 +25,10 @@ class Sink {
   virtual bool take_loss(uint64_t & /*count*/, uint64_t & /*first_seq*/, uint64_t & /*last_seq*/) {
     return false;
   }
+  // Records the collector refused for good (malformed in its eyes), once: count and range.
+  virtual bool take_rejected(uint64_t & /*count*/, uint64_t & /*first_seq*/, uint64_t & /*last_seq*/) {
+    return false;
+  }
   virtual bool flush() = 0;
   virtual std::string describe() const = 0;
   // Size rotation: due once a file reached its limit. The pipeline picks the record boundary
