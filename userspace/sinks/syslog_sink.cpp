@@ -1,10 +1,7 @@
 #include "sinks/syslog_sink.h"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 
 #include <chrono>
 #include <deque>
@@ -13,6 +10,7 @@
 #include "common/log.h"
 #include "delivery/sender.h"
 #include "delivery/spool.h"
+#include "sinks/spooling_sink.h"
 
 namespace ktrail {
 namespace {
@@ -85,50 +83,6 @@ class SyslogProtocol : public delivery::Protocol {
   std::unique_ptr<delivery::Connection> conn_;
   std::deque<std::pair<uint64_t, std::chrono::steady_clock::time_point>> pending_;
   std::string buf_;
-};
-
-// The pipeline side of a network output: append to the spool, never touch the network.
-class SpoolingSink : public Sink {
- public:
-  SpoolingSink(std::string name, std::unique_ptr<delivery::Spool> spool,
-               std::unique_ptr<delivery::Protocol> proto, std::string hostname, int facility)
-      : name_(std::move(name)), spool_(std::move(spool)), hostname_(std::move(hostname)),
-        facility_(facility), pid_(getpid()) {
-    sender_ = std::make_unique<delivery::Sender>(*spool_, std::move(proto));
-    sender_->start();
-  }
-  ~SpoolingSink() override {
-    spool_->flush();
-    // A short grace period to deliver the last records; whatever is left waits in the spool.
-    sender_->drain(2000);
-    sender_->stop();
-  }
-  Format format() const override { return Format::Json; }
-  bool write(const std::string &line) override { return write_record(0, line); }
-  bool write_record(uint64_t sequence, const std::string &line) override {
-    Status st = spool_->append(sequence, syslog_message(line, hostname_, pid_, facility_));
-    if (!st && !write_failed_) KLOG_ERROR("%s: %s", name_.c_str(), st.message.c_str());
-    write_failed_ = !st;
-    return static_cast<bool>(st);
-  }
-  bool flush() override { return static_cast<bool>(spool_->flush()); }
-  std::string describe() const override { return name_; }
-  bool take_loss(uint64_t &count, uint64_t &first, uint64_t &last) override {
-    delivery::SpoolLoss l = spool_->take_loss();
-    count = l.count;
-    first = l.first_sequence;
-    last = l.last_sequence;
-    return count != 0;
-  }
-
- private:
-  std::string name_;
-  std::unique_ptr<delivery::Spool> spool_;
-  std::unique_ptr<delivery::Sender> sender_;
-  std::string hostname_;
-  int facility_;
-  int pid_;
-  bool write_failed_ = false;
 };
 
 bool valid_port(const std::string &s, uint16_t &port) {
@@ -258,33 +212,18 @@ Status make_network_sink(const std::string &spec, const DeliveryOptions &opt, st
   SyslogTarget t;
   std::string err;
   if (!parse_syslog_url(spec, t, err)) return Status::error(KTRAIL_EXIT_USAGE, err);
-  std::string sub = t.name;
-  for (char &c : sub)
-    if (!isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-') c = '_';
-  if (mkdir(opt.spool_dir.c_str(), 0700) != 0 && errno != EEXIST)
-    return Status::error(KTRAIL_EXIT_OUTPUT, "cannot create spool directory " + opt.spool_dir + ": " +
-                                                 strerror(errno));
-  delivery::SpoolOptions so;
-  so.max_bytes = opt.spool_max_bytes;
-  so.fsync = opt.spool_fsync;
-  std::unique_ptr<delivery::Spool> spool;
-  delivery::SpoolRecovery rec;
-  if (Status st = delivery::Spool::open(opt.spool_dir + "/" + sub, so, spool, &rec); !st)
-    return Status::error(st.code, t.name + ": " + st.message);
-  if (rec.pending_records)
-    KLOG_INFO("%s: %llu undelivered records from an earlier run go first", t.name.c_str(),
-              static_cast<unsigned long long>(rec.pending_records));
   std::string hostname = opt.hostname;
   if (hostname.empty()) {
     char h[256] = {};
     gethostname(h, sizeof(h) - 1);
     hostname = h;
   }
-  int facility = t.facility;
+  int facility = t.facility, pid = getpid();
   std::string name = t.name;
-  out = std::make_unique<SpoolingSink>(name, std::move(spool), std::make_unique<SyslogProtocol>(std::move(t)),
-                                       hostname, facility);
-  return Status::ok();
+  return make_spooling_sink(
+      name, opt, std::make_unique<SyslogProtocol>(std::move(t)),
+      [hostname, pid, facility](const std::string &json) { return syslog_message(json, hostname, pid, facility); },
+      nullptr, out);
 }
 
 }  // namespace ktrail
