@@ -25,7 +25,8 @@ Command parse_command_line(int argc, const char *const *argv) {
       ->delimiter(',')
       ->check(CLI::IsMember({"exec", "exit", "cred", "ssh", "capable", "file"}));
   run->add_option("-o,--output", o.outputs, "Output: stdout, file:PATH, syslog+tcp://H:P, syslog+tls://H:P?ca=F[&cert=F&key=F], "
-                  "syslog+udp://H:P (repeatable)");
+                  "syslog+udp://H:P, otlp+https://H[:P], loki+https://H[:P], splunk+https://H[:P]?token_file=F, "
+                  "elasticsearch+https://H[:P] (repeatable; README \"Delivery\")");
   run->add_option("--duration", o.duration, "Stop after SECONDS")->check(CLI::NonNegativeNumber);
   run->add_option("--buffer", o.buffer, "Transport: ring buffer, or perf buffer fallback")
       ->check(CLI::IsMember({"auto", "ring", "perf"}));
