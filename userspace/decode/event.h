@@ -140,7 +140,7 @@ struct Event {
 
   // lost (synthesized by the agent)
   std::string lost_hook;
-  std::string lost_source;  // "kernel", "perf_buffer", "decode", "spool" (hook: the output)
+  std::string lost_source;  // "kernel", "perf_buffer", "decode", "spool", "rejected" (hook: the output)
   uint64_t lost_count = 0;
   // A full delivery spool evicted these event.sequence values (0: range not known).
   uint64_t lost_first_sequence = 0;
