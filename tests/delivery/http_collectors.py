@@ -400,6 +400,8 @@ class Handler(BaseHTTPRequestHandler):
                 hdr = [("Retry-After", str(a.retry_after))] if a.retry_after is not None else []
                 self.reply(a.fail_status, b'{"error":"injected fault"}', headers=hdr)
                 return
+            if a.discard:
+                return self.discard(raw)
             path = self.path
             if path != a.path:
                 raise Violation("path %s, want %s" % (path, a.path), 404)
@@ -419,6 +421,25 @@ class Handler(BaseHTTPRequestHandler):
                 S.stats["refused"] += 1
                 S.save_stats()
             self.reply(v.status, v.body if v.body is not None else json.dumps({"error": str(v)}).encode())
+
+    def discard(self, raw):
+        """Benchmarks: count the records and answer success, checking nothing (the client's
+        cost is what is measured)."""
+        body = gzip.decompress(raw) if self.headers.get("Content-Encoding") == "gzip" else raw
+        n = body.count(b"@timestamp")
+        with S.lock:
+            S.stats["records"] += n
+            S.save_stats()
+        a = S.args
+        if a.kind == "loki":
+            self.reply(204)
+        elif a.kind == "splunk":
+            self.reply(200, b'{"text":"Success","code":0}')
+        elif a.kind == "elasticsearch":
+            self.reply(200, b'{"took":1,"errors":false,"items":[' +
+                       b",".join([b'{"create":{"status":201}}'] * n) + b"]}")
+        else:
+            self.reply(200, b"", self.headers.get("Content-Type"))
 
     def check_auth(self):
         a = S.args
@@ -671,6 +692,7 @@ def main():
     p.add_argument("--fail-status", type=int, default=503)
     p.add_argument("--retry-after", type=int)
     p.add_argument("--item-429", type=int, default=0, help="elasticsearch: N bulk requests get 429 items")
+    p.add_argument("--discard", action="store_true", help="benchmarks: count records, check nothing")
     p.add_argument("--reject-seq", type=lambda s: {int(x) for x in s.split(",") if x}, default=set())
     a = p.parse_args()
     a.path = PATHS[a.kind]

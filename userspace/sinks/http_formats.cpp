@@ -14,19 +14,6 @@ namespace {
 
 using nlohmann::json;
 
-std::string str_at(const json &j, std::initializer_list<const char *> path) {
-  const json *cur = &j;
-  for (const char *k : path) {
-    if (!cur->is_object()) return {};
-    auto it = cur->find(k);
-    if (it == cur->end()) return {};
-    cur = &*it;
-  }
-  if (cur->is_string()) return cur->get<std::string>();
-  if (cur->is_array() && !cur->empty() && (*cur)[0].is_string()) return (*cur)[0].get<std::string>();
-  return {};
-}
-
 std::string jstr(std::string_view s) {
   std::string out;
   append_json_string(out, s);
@@ -193,39 +180,226 @@ bool parse_rfc3339_ns(const std::string &s, int64_t &out) {
   return true;
 }
 
+namespace {
+
+// The fields view_record() lifts out, by dotted path.
+std::string *field_for(RecordView &r, std::string_view path) {
+  static const std::pair<std::string_view, std::string RecordView::*> kFields[] = {
+      {"event.action", &RecordView::action},
+      {"event.outcome", &RecordView::outcome},
+      {"event.category", &RecordView::category},
+      {"ktrail.chain.hash", &RecordView::chain_hash},
+      {"host.name", &RecordView::host_name},
+      {"host.id", &RecordView::host_id},
+      {"host.os.type", &RecordView::os_type},
+      {"host.os.name", &RecordView::os_name},
+      {"host.os.version", &RecordView::os_version},
+      {"host.os.kernel", &RecordView::os_kernel},
+      {"cloud.provider", &RecordView::cloud_provider},
+      {"cloud.region", &RecordView::cloud_region},
+      {"cloud.availability_zone", &RecordView::cloud_zone},
+      {"cloud.account.id", &RecordView::cloud_account},
+      {"cloud.instance.id", &RecordView::cloud_instance},
+      {"cloud.machine.type", &RecordView::cloud_machine_type},
+      {"container.id", &RecordView::container_id},
+      {"container.runtime", &RecordView::container_runtime},
+      {"container.name", &RecordView::container_name},
+      {"orchestrator.resource.name", &RecordView::pod_name},
+      {"orchestrator.namespace", &RecordView::pod_namespace},
+  };
+  for (const auto &[k, m] : kFields)
+    if (k == path) return &(r.*m);
+  return nullptr;
+}
+
+// A validating single-pass JSON walk that keeps only the fields above: the sender thread reads
+// every record once per send, and a DOM per record was most of its CPU.
+class Walker {
+ public:
+  Walker(const std::string &s, RecordView &out) : p_(s.data()), e_(s.data() + s.size()), out_(out) {}
+  bool run(std::string &timestamp) {
+    ts_ = &timestamp;
+    skip_ws();
+    if (p_ == e_ || *p_ != '{' || !value(0)) return false;
+    skip_ws();
+    return p_ == e_;
+  }
+
+ private:
+  void skip_ws() {
+    while (p_ < e_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) p_++;
+  }
+  static int hex(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  }
+  bool hex4(uint32_t &v) {
+    if (e_ - p_ < 4) return false;
+    v = 0;
+    for (int i = 0; i < 4; i++) {
+      int h = hex(*p_++);
+      if (h < 0) return false;
+      v = v << 4 | static_cast<uint32_t>(h);
+    }
+    return true;
+  }
+  // At '"'; the unescaped text goes to dst when it is not null.
+  bool string(std::string *dst) {
+    p_++;
+    for (;;) {
+      const char *run = p_;
+      while (p_ < e_ && *p_ != '"' && *p_ != '\\' && static_cast<unsigned char>(*p_) >= 0x20) p_++;
+      if (dst) dst->append(run, static_cast<size_t>(p_ - run));
+      if (p_ == e_ || static_cast<unsigned char>(*p_) < 0x20) return false;
+      if (*p_++ == '"') return true;
+      if (p_ == e_) return false;
+      char c = *p_++;
+      uint32_t cp = 0;
+      switch (c) {
+        case '"': case '\\': case '/': cp = static_cast<uint32_t>(c); break;
+        case 'b': cp = '\b'; break;
+        case 'f': cp = '\f'; break;
+        case 'n': cp = '\n'; break;
+        case 'r': cp = '\r'; break;
+        case 't': cp = '\t'; break;
+        case 'u': {
+          if (!hex4(cp)) return false;
+          if (cp >= 0xd800 && cp < 0xdc00) {
+            uint32_t lo;
+            if (e_ - p_ < 6 || p_[0] != '\\' || p_[1] != 'u') return false;
+            p_ += 2;
+            if (!hex4(lo) || lo < 0xdc00 || lo >= 0xe000) return false;
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+          } else if (cp >= 0xdc00 && cp < 0xe000) {
+            return false;
+          }
+          break;
+        }
+        default: return false;
+      }
+      if (!dst) continue;
+      if (cp < 0x80) {
+        *dst += static_cast<char>(cp);
+      } else if (cp < 0x800) {
+        *dst += static_cast<char>(0xc0 | cp >> 6);
+        *dst += static_cast<char>(0x80 | (cp & 0x3f));
+      } else if (cp < 0x10000) {
+        *dst += static_cast<char>(0xe0 | cp >> 12);
+        *dst += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+        *dst += static_cast<char>(0x80 | (cp & 0x3f));
+      } else {
+        *dst += static_cast<char>(0xf0 | cp >> 18);
+        *dst += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
+        *dst += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+        *dst += static_cast<char>(0x80 | (cp & 0x3f));
+      }
+    }
+  }
+  bool number() {
+    const char *start = p_;
+    if (p_ < e_ && *p_ == '-') p_++;
+    const char *digits = p_;
+    while (p_ < e_ && *p_ >= '0' && *p_ <= '9') p_++;
+    if (p_ == digits) return false;
+    bool integer = true;
+    if (p_ < e_ && *p_ == '.') {
+      integer = false;
+      const char *f = ++p_;
+      while (p_ < e_ && *p_ >= '0' && *p_ <= '9') p_++;
+      if (p_ == f) return false;
+    }
+    if (p_ < e_ && (*p_ == 'e' || *p_ == 'E')) {
+      integer = false;
+      p_++;
+      if (p_ < e_ && (*p_ == '+' || *p_ == '-')) p_++;
+      const char *x = p_;
+      while (p_ < e_ && *p_ >= '0' && *p_ <= '9') p_++;
+      if (p_ == x) return false;
+    }
+    if (integer && *start != '-' && path_ == "event.sequence") {
+      uint64_t v = 0;
+      for (const char *q = start; q < p_; q++) v = v * 10 + static_cast<uint64_t>(*q - '0');
+      out_.sequence = v;
+    }
+    return true;
+  }
+  bool literal(std::string_view w) {
+    if (static_cast<size_t>(e_ - p_) < w.size() || std::string_view(p_, w.size()) != w) return false;
+    p_ += w.size();
+    return true;
+  }
+  bool value(int depth) {
+    if (depth > 64 || p_ == e_) return false;
+    switch (*p_) {
+      case '{': {
+        p_++;
+        skip_ws();
+        if (p_ < e_ && *p_ == '}') return p_++, true;
+        for (;;) {
+          skip_ws();
+          if (p_ == e_ || *p_ != '"') return false;
+          key_.clear();
+          if (!string(&key_)) return false;
+          skip_ws();
+          if (p_ == e_ || *p_++ != ':') return false;
+          size_t keep = path_.size();
+          if (keep) path_ += '.';
+          path_ += key_;
+          skip_ws();
+          bool ok = value(depth + 1);
+          path_.resize(keep);
+          if (!ok) return false;
+          skip_ws();
+          if (p_ == e_) return false;
+          if (*p_ == '}') return p_++, true;
+          if (*p_++ != ',') return false;
+        }
+      }
+      case '[': {
+        p_++;
+        skip_ws();
+        if (p_ < e_ && *p_ == ']') return p_++, true;
+        for (;;) {
+          skip_ws();
+          if (!value(depth + 1)) return false;
+          skip_ws();
+          if (p_ == e_) return false;
+          if (*p_ == ']') return p_++, true;
+          if (*p_++ != ',') return false;
+        }
+      }
+      case '"': {
+        std::string *dst = depth == 1 && path_ == "@timestamp" ? ts_ : field_for(out_, path_);
+        // Arrays (event.category): the first element only.
+        if (dst && !dst->empty()) dst = nullptr;
+        return string(dst);
+      }
+      case 't': return literal("true");
+      case 'f': return literal("false");
+      case 'n': return literal("null");
+      default: return number();
+    }
+  }
+
+  const char *p_, *e_;
+  RecordView &out_;
+  std::string path_, key_;
+  std::string *ts_ = nullptr;
+};
+
+}  // namespace
+
 bool view_record(const std::string &line, RecordView &out, std::string &err) {
-  json j = json::parse(line, nullptr, false);
-  if (!j.is_object()) {
+  out = RecordView{};
+  std::string ts;
+  if (!Walker(line, out).run(ts)) {
     err = "not a JSON object";
     return false;
   }
-  out = RecordView{};
   out.json = line;
-  if (!parse_rfc3339_ns(str_at(j, {"@timestamp"}), out.time_ns)) out.time_ns = 0;
-  if (auto ev = j.find("event"); ev != j.end() && ev->is_object()) {
-    if (auto s = ev->find("sequence"); s != ev->end() && s->is_number_unsigned()) out.sequence = s->get<uint64_t>();
-  }
-  out.action = str_at(j, {"event", "action"});
-  out.outcome = str_at(j, {"event", "outcome"});
-  out.category = str_at(j, {"event", "category"});
-  out.chain_hash = str_at(j, {"ktrail", "chain", "hash"});
-  out.host_name = str_at(j, {"host", "name"});
-  out.host_id = str_at(j, {"host", "id"});
-  out.os_type = str_at(j, {"host", "os", "type"});
-  out.os_name = str_at(j, {"host", "os", "name"});
-  out.os_version = str_at(j, {"host", "os", "version"});
-  out.os_kernel = str_at(j, {"host", "os", "kernel"});
-  out.cloud_provider = str_at(j, {"cloud", "provider"});
-  out.cloud_region = str_at(j, {"cloud", "region"});
-  out.cloud_zone = str_at(j, {"cloud", "availability_zone"});
-  out.cloud_account = str_at(j, {"cloud", "account", "id"});
-  out.cloud_instance = str_at(j, {"cloud", "instance", "id"});
-  out.cloud_machine_type = str_at(j, {"cloud", "machine", "type"});
-  out.container_id = str_at(j, {"container", "id"});
-  out.container_runtime = str_at(j, {"container", "runtime"});
-  out.container_name = str_at(j, {"container", "name"});
-  out.pod_name = str_at(j, {"orchestrator", "resource", "name"});
-  out.pod_namespace = str_at(j, {"orchestrator", "namespace"});
+  if (!parse_rfc3339_ns(ts, out.time_ns)) out.time_ns = 0;
   return true;
 }
 

@@ -7,13 +7,14 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ktrail::http_formats {
 
 // The fields the outputs lift out of a record (resource, labels, metadata).
 struct RecordView {
-  std::string json;  // the record as emitted
+  std::string_view json;  // the record as emitted (the caller keeps it alive)
   int64_t time_ns = 0;  // @timestamp (Unix epoch ns)
   uint64_t sequence = 0;
   std::string action, outcome, category;

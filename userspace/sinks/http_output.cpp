@@ -184,7 +184,10 @@ class HttpProtocol : public delivery::Protocol {
   }
 
   Verdict post(const std::vector<RecordView> &all, size_t lo, size_t hi, std::string &why) {
-    std::vector<RecordView> recs(all.begin() + static_cast<long>(lo), all.begin() + static_cast<long>(hi));
+    // The whole batch as is; a copy only for the halves of a refused one.
+    std::vector<RecordView> part;
+    if (lo != 0 || hi != all.size()) part.assign(all.begin() + static_cast<long>(lo), all.begin() + static_cast<long>(hi));
+    const std::vector<RecordView> &recs = part.empty() ? all : part;
     net::Request req;
     req.method = "POST";
     req.target = scheme_of(t_.kind).path;
