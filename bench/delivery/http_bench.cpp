@@ -4,7 +4,7 @@
 // Reports wall-clock throughput and events per CPU-second of this process (the agent side:
 // pipeline append + sender encode/compress/TLS), medians over interleaved rounds.
 //
-//   ktrail_http_bench COLLECTORS_PY CERT_DIR [records=100000] [rounds=3]
+//   ktrail_http_bench COLLECTORS_PY CERT_DIR [records=100000] [rounds=3] [nofsync]
 // CERT_DIR holds ca.pem, server.pem, server.key (openssl; see bench/delivery/http_bench.sh).
 #include <signal.h>
 #include <sys/prctl.h>
@@ -122,6 +122,7 @@ int main(int argc, char **argv) {
   std::string py = argv[1], certs = argv[2];
   uint64_t n = argc > 3 ? std::stoull(argv[3]) : 100000;
   int rounds = argc > 4 ? std::stoi(argv[4]) : 3;
+  bool fsync = !(argc > 5 && std::string(argv[5]) == "nofsync");
   ktrail::log::set_level(ktrail::log::Level::Warn);
   std::string work = std::filesystem::temp_directory_path() / ("ktrail-http-bench-" + std::to_string(getpid()));
   struct Kind {
@@ -152,6 +153,7 @@ int main(int argc, char **argv) {
       ktrail::DeliveryOptions o;
       o.spool_dir = srv.dir + "/spool";
       o.spool_max_bytes = 4ull << 30;
+      o.spool_fsync = fsync;
       std::unique_ptr<ktrail::Sink> sink;
       std::string url = kinds[k].scheme + "+https://localhost:" + std::to_string(srv.port) + "?ca=" + certs +
                         "/ca.pem" + kinds[k].params;

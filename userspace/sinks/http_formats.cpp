@@ -14,6 +14,36 @@ namespace {
 
 using nlohmann::json;
 
+// A record as a JSON string value. Records are valid UTF-8 by construction (the writer turns
+// any other byte into "\\xHH" text), so only quotes, backslashes and control characters need
+// escaping: runs between them are copied whole (the body of every OTLP/JSON and Loki entry).
+void append_record_string(std::string &out, std::string_view s) {
+  static const char hex[] = "0123456789abcdef";
+  out.reserve(out.size() + s.size() + s.size() / 8 + 2);
+  out += '"';
+  size_t run = 0;
+  for (size_t i = 0; i < s.size(); i++) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c != '"' && c != '\\' && c >= 0x20) continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    out += '\\';
+    switch (c) {
+      case '"': out += '"'; break;
+      case '\\': out += '\\'; break;
+      case '\n': out += 'n'; break;
+      case '\r': out += 'r'; break;
+      case '\t': out += 't'; break;
+      default:
+        out += "u00";
+        out += hex[c >> 4];
+        out += hex[c & 15];
+    }
+  }
+  out.append(s.data() + run, s.size() - run);
+  out += '"';
+}
+
 std::string jstr(std::string_view s) {
   std::string out;
   append_json_string(out, s);
@@ -123,16 +153,35 @@ std::string resource_key(const std::vector<Attr> &attrs) {
   return k;
 }
 
-// Records grouped by resource, groups in order of first appearance.
+bool same_resource(const RecordView &a, const RecordView &b) {
+  return a.host_name == b.host_name && a.host_id == b.host_id && a.os_type == b.os_type &&
+         a.os_name == b.os_name && a.os_version == b.os_version && a.os_kernel == b.os_kernel &&
+         a.cloud_provider == b.cloud_provider && a.cloud_region == b.cloud_region &&
+         a.cloud_zone == b.cloud_zone && a.cloud_account == b.cloud_account &&
+         a.cloud_instance == b.cloud_instance && a.cloud_machine_type == b.cloud_machine_type;
+}
+
+// Records grouped by resource, groups in order of first appearance. A batch nearly always has
+// one resource (the cloud identity arrives once, early): comparing with the previous record
+// avoids building its attributes again.
 std::vector<std::pair<std::vector<Attr>, std::vector<const RecordView *>>> by_resource(
     const std::vector<RecordView> &recs) {
   std::vector<std::pair<std::vector<Attr>, std::vector<const RecordView *>>> groups;
   std::map<std::string, size_t> index;
+  const RecordView *prev = nullptr;
+  size_t prev_group = 0;
   for (const auto &r : recs) {
+    if (prev && same_resource(*prev, r)) {
+      groups[prev_group].second.push_back(&r);
+      prev = &r;
+      continue;
+    }
     std::vector<Attr> attrs = resource_attrs(r);
     auto [it, fresh] = index.emplace(resource_key(attrs), groups.size());
     if (fresh) groups.push_back({std::move(attrs), {}});
     groups[it->second].second.push_back(&r);
+    prev = &r;
+    prev_group = it->second;
   }
   return groups;
 }
@@ -445,7 +494,7 @@ std::string otlp_json(const std::vector<RecordView> &recs, int64_t observed_ns) 
       out += "{\"timeUnixNano\":\"" + std::to_string(r.time_ns) + "\",\"observedTimeUnixNano\":\"" +
              std::to_string(observed_ns) + "\",\"severityNumber\":" + std::to_string(severity_number(r)) +
              ",\"severityText\":\"" + severity_text(r) + "\",\"body\":{\"stringValue\":";
-      append_json_string(out, r.json);
+      append_record_string(out, r.json);
       out += "},";
       json_attrs(out, record_attrs(r));
       out += '}';
@@ -549,7 +598,7 @@ std::string loki_push(const std::vector<RecordView> &recs) {
       const RecordView &r = *streams[s].second[i];
       if (i) out += ',';
       out += "[\"" + std::to_string(r.time_ns) + "\",";
-      append_json_string(out, r.json);
+      append_record_string(out, r.json);
       out += ']';
     }
     out += "]}";
