@@ -326,8 +326,10 @@ class State:
         self.lock = threading.Lock()
         self.fail_left = args.fail_count
         self.stats = {"requests": 0, "connections": 0, "records": 0, "duplicates": 0, "faults": 0,
-                      "refused": 0, "gzip": 0, "partial": 0}
+                      "refused": 0, "gzip": 0, "partial": 0,
+                      "ack_polls": 0}
         self.seen = set()
+        self.acks = {}
         self.docs = set()
         self.out = open(os.path.join(args.dir, "records.jsonl"), "a")
         self.viol = open(os.path.join(args.dir, "violations.txt"), "a")
@@ -403,6 +405,8 @@ class Handler(BaseHTTPRequestHandler):
             if a.discard:
                 return self.discard(raw)
             path = self.path
+            if a.kind == "splunk" and a.ack and path.startswith("/services/collector/ack"):
+                return hec_ack_poll(self, raw)
             if path != a.path:
                 raise Violation("path %s, want %s" % (path, a.path), 404)
             body = self.unwrap(raw)
@@ -611,11 +615,43 @@ def splunk(h, body):
         n += 1
     if not n:
         raise Violation("no events", 400, b'{"text":"No data","code":5}')
+    channel = h.headers.get("X-Splunk-Request-Channel")
+    if S.args.ack and not re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", channel or ""):
+        raise Violation("channel %r is not a GUID" % channel, 400, b'{"text":"Data channel is missing","code":10}')
     with S.lock:
         for seq, rec in got:
             S.accept(seq, rec)
         S.save_stats()
-    h.reply(200, b'{"text":"Success","code":0}')
+        if not S.args.ack:
+            h.reply(200, b'{"text":"Success","code":0}')
+            return
+        acks = S.acks.setdefault(channel, {})
+        ack_id = len(acks)
+        acks[ack_id] = 0  # polls seen
+    h.reply(200, json.dumps({"text": "Success", "code": 0, "ackId": ack_id}).encode())
+
+
+def hec_ack_poll(h, raw):
+    """POST /services/collector/ack?channel=GUID {"acks":[ids]} -> {"acks":{"id":bool}}."""
+    m = re.fullmatch(r"/services/collector/ack\?channel=([0-9a-f-]{36})", h.path)
+    if not m:
+        raise Violation("ack poll path %s without a channel" % h.path, 400, b'{"text":"Data channel is missing","code":10}')
+    try:
+        ids = json.loads(raw)["acks"]
+        assert isinstance(ids, list) and ids and all(isinstance(i, int) for i in ids)
+    except Exception:
+        raise Violation("ack poll body %r" % raw[:100], 400, b'{"text":"Invalid data format","code":6}')
+    out = {}
+    with S.lock:
+        acks = S.acks.get(m.group(1), {})
+        S.stats["ack_polls"] += 1
+        for i in ids:
+            if i not in acks:
+                raise Violation("ack poll for unknown ackId %d" % i, 400, b'{"text":"Invalid data format","code":6}')
+            acks[i] += 1
+            out[str(i)] = not S.args.ack_never and acks[i] > S.args.ack_delay
+        S.save_stats()
+    h.reply(200, json.dumps({"acks": out}).encode())
 
 
 def elasticsearch(h, body):
@@ -692,6 +728,9 @@ def main():
     p.add_argument("--fail-status", type=int, default=503)
     p.add_argument("--retry-after", type=int)
     p.add_argument("--item-429", type=int, default=0, help="elasticsearch: N bulk requests get 429 items")
+    p.add_argument("--ack", action="store_true", help="splunk: indexer acknowledgement (channel, ackId)")
+    p.add_argument("--ack-delay", type=int, default=1, help="splunk: an ackId is true from this many polls on")
+    p.add_argument("--ack-never", action="store_true", help="splunk: no ackId ever becomes true")
     p.add_argument("--discard", action="store_true", help="benchmarks: count records, check nothing")
     p.add_argument("--reject-seq", type=lambda s: {int(x) for x in s.split(",") if x}, default=set())
     a = p.parse_args()

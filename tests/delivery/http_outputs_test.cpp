@@ -16,12 +16,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
+#include "delivery/spool.h"
 #include "sinks/http_output.h"
 #include "sinks/sink.h"
 #include "temp_dir.h"
@@ -305,6 +307,43 @@ TEST_F(HttpSink, SplunkHecWithIndexAndSourcetype) {
   EXPECT_EQ(c.stats()["connections"], 1);
 }
 
+// What the spool still holds for its one output after the sink is gone.
+uint64_t pending_in_spool(const std::string &spool_dir) {
+  for (const auto &e : std::filesystem::directory_iterator(spool_dir)) {
+    std::unique_ptr<delivery::Spool> sp;
+    delivery::SpoolRecovery rec;
+    if (!delivery::Spool::open(e.path().string(), {}, sp, &rec)) return UINT64_MAX;
+    return rec.pending_records;
+  }
+  return UINT64_MAX;
+}
+
+TEST_F(HttpSink, SplunkIndexerAcknowledgementMovesTheCursor) {
+  Collector c(d("splunk-ack"), tls_args({"splunk", "--auth", std::string("Splunk ") + kToken, "--ack",
+                                         "--ack-delay", "2"}));
+  ASSERT_NO_FATAL_FAILURE(c.start());
+  auto s = sink(url("splunk", c.port(), "&token_file=" + d("token") + "&ack=on"));
+  ASSERT_NO_FATAL_FAILURE(write(*s, c, 1, 200));
+  s.reset();  // drains: waits for the acknowledgements
+  EXPECT_EQ(c.violations(), "");
+  expect_exact(c, 1, 200);
+  EXPECT_GE(c.stats()["ack_polls"].get<int>(), 2);
+  EXPECT_EQ(pending_in_spool(d("spool")), 0u);
+}
+
+TEST_F(HttpSink, SplunkRecordsTheIndexerNeverAcknowledgedStayInTheSpool) {
+  Collector c(d("splunk-noack"), tls_args({"splunk", "--auth", std::string("Splunk ") + kToken, "--ack",
+                                           "--ack-never"}));
+  ASSERT_NO_FATAL_FAILURE(c.start());
+  auto s = sink(url("splunk", c.port(), "&token_file=" + d("token") + "&ack=on"));
+  ASSERT_NO_FATAL_FAILURE(write(*s, c, 1, 50));
+  s.reset();
+  EXPECT_EQ(c.violations(), "");
+  EXPECT_GT(c.stats()["ack_polls"].get<int>(), 0);
+  // Received but never acknowledged: a restarted agent sends all of it again.
+  EXPECT_EQ(pending_in_spool(d("spool")), 50u);
+}
+
 TEST_F(HttpSink, ElasticsearchBulkIsIdempotentAndRetries429Items) {
   std::ofstream(d("apikey")) << "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw==\n";
   Collector c(d("es"), tls_args({"elasticsearch", "--index", "audit-ktrail", "--auth",
@@ -362,6 +401,7 @@ TEST(HttpOutputUrl, FormsAndPreciseErrors) {
   } bad[] = {
       {"splunk+https://h", "needs the HEC token"},
       {"splunk+https://h?token=abc", "not taken from the URL"},
+      {"loki+https://h?ack=on", "only applies to splunk"},
       {"otlp+https://user:pw@h", "credentials do not belong in the URL"},
       {"otlp+https://h?encoding=xml", "encoding must be protobuf or json"},
       {"otlp+https://h?tenant=x", "only applies to loki"},

@@ -635,6 +635,17 @@ bool hec_response(const std::string &body, int &code, std::string &text, int64_t
   return true;
 }
 
+bool hec_acks(const std::string &body, std::vector<int64_t> &acked) {
+  acked.clear();
+  json j = json::parse(body, nullptr, false);
+  if (!j.is_object() || !j.contains("acks") || !j["acks"].is_object()) return false;
+  for (const auto &[id, done] : j["acks"].items()) {
+    if (!done.is_boolean() || id.empty() || id.find_first_not_of("0123456789") != std::string::npos) return false;
+    if (done.get<bool>()) acked.push_back(std::stoll(id));
+  }
+  return true;
+}
+
 std::string es_bulk(const std::vector<RecordView> &recs, const std::string &index) {
   std::string out;
   for (const auto &r : recs) {

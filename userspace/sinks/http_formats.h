@@ -54,6 +54,8 @@ struct HecOptions {
 std::string hec_events(const std::vector<RecordView> &recs, const HecOptions &opt);
 // {"text":"Success","code":0[,"ackId":N]}: code and text; ack_id -1 when absent.
 bool hec_response(const std::string &body, int &code, std::string &text, int64_t &ack_id);
+// /services/collector/ack answer {"acks":{"0":true,"1":false}}: the ids acknowledged.
+bool hec_acks(const std::string &body, std::vector<int64_t> &acked);
 
 // --- Elasticsearch _bulk (NDJSON, create actions: a resent record is a 409, not a copy) ---
 // _id: the record's ktrail.chain.hash (unique and stable across resends), else host.id-sequence.

@@ -1,11 +1,13 @@
 #include "sinks/http_output.h"
 
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <sstream>
 
@@ -69,6 +71,18 @@ Status read_secret(const std::string &file, const std::string &env, const char *
   return Status::ok();
 }
 
+// A version 4 UUID (HEC channel id).
+std::string random_uuid() {
+  unsigned char b[16];
+  RAND_bytes(b, sizeof(b));
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);
+  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);
+  char out[37];
+  snprintf(out, sizeof(out), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
+           b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+  return out;
+}
+
 class HttpProtocol : public delivery::Protocol {
  public:
   HttpProtocol(HttpTarget t, std::shared_ptr<Rejections> rej) : t_(std::move(t)), rej_(std::move(rej)) {}
@@ -86,7 +100,11 @@ class HttpProtocol : public delivery::Protocol {
     }
     return Status::ok();
   }
-  void disconnect() override { client_.reset(); }
+  // Unacknowledged HEC batches are sent again after a reconnect (at-least-once).
+  void disconnect() override {
+    client_.reset();
+    acks_.clear();
+  }
 
   Status send(const std::vector<delivery::SpoolRecord> &batch) override {
     // Records before confirmed_ reached the collector before a failure cut the batch short.
@@ -100,7 +118,7 @@ class HttpProtocol : public delivery::Protocol {
       if (!http_formats::view_record(r.payload, v, err)) {
         // Cannot happen with our own formatter; never let one bad record block the spool.
         refuse(r.sequence, "record is " + err);
-        confirmed_ = r.next;
+        complete(r.next, -1);
         continue;
       }
       if (v.sequence == 0) v.sequence = r.sequence;
@@ -113,6 +131,8 @@ class HttpProtocol : public delivery::Protocol {
 
   Status confirmed(uint64_t &upto) override {
     if (!client_) return fail("not connected");
+    if (t_.hec_ack && !acks_.empty())
+      if (Status st = poll_acks(); !st) return st;
     if (confirmed_) upto = confirmed_;
     return Status::ok();
   }
@@ -121,6 +141,66 @@ class HttpProtocol : public delivery::Protocol {
 
  private:
   enum class Verdict { Ok, Retry, Refused };
+
+  // Records up to `next` are done: delivered (with HEC indexer acknowledgement: once ack_id is
+  // acknowledged) or refused for good. Completions are confirmed in order.
+  void complete(uint64_t next, int64_t ack_id) {
+    if (!t_.hec_ack) {
+      confirmed_ = next;
+      return;
+    }
+    acks_.push_back({ack_id, next, std::chrono::steady_clock::now(), false});
+    settle();
+  }
+  void settle() {
+    while (!acks_.empty() && (acks_.front().id < 0 || acks_.front().acked)) {
+      confirmed_ = acks_.front().next;
+      acks_.pop_front();
+    }
+  }
+
+  // POST /services/collector/ack?channel=C {"acks":[ids]} -> {"acks":{"id":true|false}}.
+  Status poll_acks() {
+    settle();
+    auto now = std::chrono::steady_clock::now();
+    if (acks_.empty() || now - last_poll_ < kAckPollInterval) return Status::ok();
+    last_poll_ = now;
+    std::string body = "{\"acks\":[";
+    size_t n = 0;
+    for (const auto &a : acks_) {
+      if (a.id < 0 || a.acked) continue;
+      body += (n++ ? "," : "") + std::to_string(a.id);
+    }
+    body += "]}";
+    net::Request req;
+    req.method = "POST";
+    req.target = "/services/collector/ack?channel=" + channel_;
+    req.headers = {{"Content-Type", "application/json"}, {"Authorization", auth_}};
+    req.body = body;
+    net::Response resp;
+    std::string err;
+    if (!client_->request(req, resp, err)) return fail("acknowledgement poll failed: " + redact(err));
+    if (resp.status != 200) return fail("acknowledgement poll: " + redact(answer(resp)));
+    std::vector<int64_t> done;
+    if (!http_formats::hec_acks(resp.body, done)) return fail("unreadable acknowledgement answer: " + redact(answer(resp)));
+    for (int64_t id : done)
+      for (auto &a : acks_)
+        if (a.id == id) a.acked = true;
+    settle();
+    if (!acks_.empty() && now - acks_.front().sent > kAckTimeout)
+      return fail("no indexer acknowledgement for ackId " + std::to_string(acks_.front().id) + " within " +
+                  std::to_string(kAckTimeout.count()) + " s; sending again");
+    return Status::ok();
+  }
+
+  static constexpr auto kAckPollInterval = std::chrono::milliseconds(250);
+  static constexpr auto kAckTimeout = std::chrono::seconds(120);
+  struct PendingAck {
+    int64_t id;  // -1: nothing to wait for (refused records)
+    uint64_t next;
+    std::chrono::steady_clock::time_point sent;
+    bool acked;
+  };
 
   Status load_credentials() {
     auth_.clear();
@@ -166,7 +246,7 @@ class HttpProtocol : public delivery::Protocol {
     std::string why;
     switch (post(recs, lo, hi, why)) {
       case Verdict::Ok:
-        confirmed_ = nexts[hi - 1];
+        complete(nexts[hi - 1], ack_id_);
         return Status::ok();
       case Verdict::Retry:
         return fail(redact(why));
@@ -175,7 +255,7 @@ class HttpProtocol : public delivery::Protocol {
     }
     if (hi - lo == 1) {
       refuse(recs[lo].sequence, why);
-      confirmed_ = nexts[lo];
+      complete(nexts[lo], -1);
       return Status::ok();
     }
     size_t mid = lo + (hi - lo) / 2;
@@ -218,6 +298,7 @@ class HttpProtocol : public delivery::Protocol {
     if (t_.kind == HttpKind::Otlp || t_.kind == HttpKind::Elasticsearch)
       req.headers.push_back({"Accept", type == "application/x-ndjson" ? "application/json" : type});
     if (!auth_.empty()) req.headers.push_back({"Authorization", auth_});
+    if (t_.hec_ack) req.headers.push_back({"X-Splunk-Request-Channel", channel_});
     if (t_.gzip) {
       if (!http_formats::gzip(body, req.body)) {
         why = "gzip failed";
@@ -295,6 +376,12 @@ class HttpProtocol : public delivery::Protocol {
           why = answer(r);
           return Verdict::Refused;
         }
+        if (t_.hec_ack && ack < 0) {
+          why = "no ackId in the answer: indexer acknowledgement is not enabled for this token (drop ack=on, "
+                "or enable it in Splunk)";
+          return Verdict::Retry;
+        }
+        ack_id_ = ack;
         return Verdict::Ok;
       }
       case HttpKind::Elasticsearch: {
@@ -327,6 +414,10 @@ class HttpProtocol : public delivery::Protocol {
   std::vector<std::string> secrets_;
   uint64_t confirmed_ = 0;
   int retry_after_ms_ = 0;
+  int64_t ack_id_ = -1;
+  std::deque<PendingAck> acks_;
+  std::chrono::steady_clock::time_point last_poll_{};
+  std::string channel_ = random_uuid();  // HEC acknowledgements are per channel: one per agent run
   std::string last_refusal_;
 };
 
@@ -458,6 +549,13 @@ bool parse_http_output_url(const std::string &url, HttpTarget &out, std::string 
     } else if (k == "index") {
       if (!only({HttpKind::Splunk, HttpKind::Elasticsearch}, "splunk and elasticsearch")) return false;
       (t.kind == HttpKind::Splunk ? t.hec.index : t.index) = v;
+    } else if (k == "ack") {
+      if (!only({HttpKind::Splunk}, "splunk")) return false;
+      if (v != "on" && v != "off") {
+        err = scheme + " output: ack must be on or off";
+        return false;
+      }
+      t.hec_ack = v == "on";
     } else if (k == "source" || k == "sourcetype") {
       if (!only({HttpKind::Splunk}, "splunk")) return false;
       (k == "source" ? t.hec.source : t.hec.sourcetype) = v;

@@ -14,7 +14,7 @@
 //   gzip=on|off (on)   timeout_ms=N (10000)
 //   otlp:    encoding=protobuf|json (protobuf)
 //   loki:    tenant=ID (X-Scope-OrgID)
-//   splunk:  index=NAME source=S sourcetype=T
+//   splunk:  index=NAME source=S sourcetype=T ack=on|off (indexer acknowledgement, off)
 //   elasticsearch: index=NAME (ktrail)
 // Secrets are only ever read from files or the environment (never the URL, which shows in ps
 // and logs), re-read at every connect so a rotated token is picked up, and never logged.
@@ -43,6 +43,7 @@ struct HttpTarget {
   std::string tenant;
   std::string index;
   http_formats::HecOptions hec;
+  bool hec_ack = false;  // Splunk indexer acknowledgement: delivered once the indexer says so
   int timeout_ms = 10000;
 };
 
