@@ -258,4 +258,42 @@ TEST(PipelineOutputLoss, SpoolEvictionBecomesALostEventWithTheRange) {
 }
 
 }  // namespace
+// Records a collector refused for good (an HTTP output's 400, a partial success): the same
+// in-band report, with source "rejected".
+class RefusingSink : public CaptureSink {
+ public:
+  using CaptureSink::CaptureSink;
+  bool take_rejected(uint64_t &count, uint64_t &first, uint64_t &last) override {
+    if (!pending) return false;
+    pending = false;
+    count = 1, first = 2, last = 2;
+    return true;
+  }
+  bool pending = false;
+};
+
+TEST(PipelineOutputLoss, RefusedRecordsBecomeALostEventWithSourceRejected) {
+  log::set_level(log::Level::Error);
+  test::TempDir proc, etc;
+  Enricher en(proc.path(), etc.path());
+  auto cap = std::make_shared<Captured>();
+  auto refusing = std::make_unique<RefusingSink>(Format::Json, cap);
+  RefusingSink *r = refusing.get();
+  std::vector<std::unique_ptr<Sink>> sinks;
+  sinks.push_back(std::move(refusing));
+  Pipeline p(HostInfo{}, en, std::move(sinks));
+  p.account_drops({1}, "kernel");
+  r->pending = true;
+  p.account_drops({2}, "kernel");
+  log::set_level(log::Level::Info);
+  ASSERT_EQ(cap->lines.size(), 3u);
+  json lost = json::parse(cap->lines[2]);
+  EXPECT_EQ(lost["ktrail"]["lost"]["source"], "rejected");
+  EXPECT_EQ(lost["ktrail"]["lost"]["hook"], "capture");
+  EXPECT_EQ(lost["ktrail"]["lost"]["count"], 1);
+  EXPECT_EQ(lost["ktrail"]["lost"]["first_sequence"], 2);
+  EXPECT_EQ(lost["ktrail"]["lost"]["last_sequence"], 2);
+  EXPECT_FALSE(r->pending);
+}
+
 }  // namespace ktrail
