@@ -89,7 +89,7 @@ class FileSink : public Sink {
            FileRotation rot = {})
       : f_(f), owned_(owned), fmt_(fmt), name_(std::move(name)), path_(std::move(path)), rot_(rot) {
     struct stat st;
-    if (owned_ && fstat(fileno(f_), &st) == 0) size_ = static_cast<uint64_t>(st.st_size);
+    if (owned_ && fstat(fileno(f_), &st) == 0) size_ = synced_ = static_cast<uint64_t>(st.st_size);
   }
   ~FileSink() override {
     flush();
@@ -107,6 +107,10 @@ class FileSink : public Sink {
     bool ok = fwrite(buf_.data(), 1, buf_.size(), f_) == buf_.size();
     buf_.clear();
     ok = fflush(f_) == 0 && ok;
+    if (owned_ && rot_.fsync == FileRotation::Fsync::Always && synced_ != size_) {
+      ok = fsync(fileno(f_)) == 0 && ok;
+      synced_ = size_;
+    }
     if (!ok) clearerr(f_);
     return ok;
   }
@@ -116,7 +120,8 @@ class FileSink : public Sink {
   bool rotate() override {
     bool ok = flush();
     if (f_) {
-      ok = fsync(fileno(f_)) == 0 && ok;  // a closed file is final: make it durable
+      if (rot_.fsync != FileRotation::Fsync::Never)
+        ok = fsync(fileno(f_)) == 0 && ok;  // a closed file is final: make it durable
       fclose(f_);
       f_ = nullptr;
     }
@@ -128,14 +133,14 @@ class FileSink : public Sink {
       ok = ::rename(path_.c_str(), numbered(1).c_str()) == 0 && ok;
     }
     f_ = fopen(path_.c_str(), "ae");
-    size_ = 0;
+    size_ = synced_ = 0;
     if (!f_) {
       KLOG_ERROR("cannot reopen %s after rotation: %s", path_.c_str(), strerror(errno));
       return false;
     }
     int dfd = ::open(dir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
-      fsync(dfd);
+      if (rot_.fsync != FileRotation::Fsync::Never) fsync(dfd);
       ::close(dfd);
     }
     return ok;
@@ -160,6 +165,7 @@ class FileSink : public Sink {
   FileRotation rot_;
   std::string buf_;
   uint64_t size_ = 0;
+  uint64_t synced_ = 0;  // size_ at the last fsync (Fsync::Always)
 };
 
 }  // namespace
