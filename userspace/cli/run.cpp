@@ -94,7 +94,9 @@ int run_command(const RunOptions &o) {
   signal(SIGPIPE, SIG_IGN);
 
   const HostInfo host = HostInfo::detect();
+  const Schema schema = o.schema == "ocsf" ? Schema::Ocsf : Schema::Ecs;
   NotaryConfig nc;
+  nc.schema = schema;
   nc.state_path = o.chain_state == "none" ? "" : o.chain_state;
   nc.signing_key_path = o.signing_key;
   nc.checkpoint_records = o.checkpoint_records;
@@ -126,6 +128,7 @@ int run_command(const RunOptions &o) {
     enricher.configure(eo);
   }
   Pipeline pipeline(host, enricher, std::move(sinks));
+  pipeline.set_schema(schema);
   pipeline.set_notary(std::move(notary));
   Loader loader;
   Status st = loader.start(lc, [&](const void *d, size_t n) { pipeline.on_record(d, n); });

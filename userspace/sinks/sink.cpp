@@ -68,11 +68,15 @@ void repair_torn_tail(const std::string &path) {
       last != '\n') {
     off_t keep = last_line_end(fd, st.st_size);
     char head[16] = {};
-    constexpr std::string_view kRecordStart = "{\"@timestamp\":";
-    ssize_t n = pread(fd, head, kRecordStart.size(), keep);
-    // The fragment may be shorter than the prefix itself.
-    if (st.st_size - keep < kMaxTailLine && n > 0 &&
-        std::string_view(head, static_cast<size_t>(n)) == kRecordStart.substr(0, static_cast<size_t>(n)) &&
+    // ECS and OCSF records start so.
+    constexpr std::string_view kEcsStart = "{\"@timestamp\":", kOcsfStart = "{\"time\":";
+    ssize_t n = pread(fd, head, kEcsStart.size(), keep);
+    auto starts = [&](std::string_view prefix) {
+      // The fragment may be shorter than the prefix itself.
+      size_t k = std::min(static_cast<size_t>(n), prefix.size());
+      return std::string_view(head, k) == prefix.substr(0, k);
+    };
+    if (st.st_size - keep < kMaxTailLine && n > 0 && (starts(kEcsStart) || starts(kOcsfStart)) &&
         ftruncate(fd, keep) == 0) {
       KLOG_WARN("%s ended with an incomplete record (%lld bytes, from an interrupted write): removed it",
                 path.c_str(), static_cast<long long>(st.st_size - keep));
