@@ -28,7 +28,8 @@ struct Key {
   Kind kind = Kind::Scalar;
   std::string expected;  // "a non-negative integer", for type errors
   bool (*parses)(const std::string &) = nullptr;  // numbers: checked before the range validators
-  std::function<void(RunOptions &)> clear;  // an empty list
+  std::function<void(RunOptions &)> clear;  // an empty list, or an empty string
+  bool empty_is_unset = false;  // "" is the default: it means "not set", not a value to validate
   std::function<void(YAML::Emitter &, const RunOptions &)> emit;
 };
 
@@ -112,8 +113,12 @@ Key key(const char *name, T RunOptions::*m, const char *flag = nullptr) {
   k.expected = Traits<T>::expected;
   if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) k.parses = parses_as<T>;
   k.clear = [m](RunOptions &o) {
-    if constexpr (std::is_same_v<T, std::vector<std::string>>) (o.*m).clear();
+    if constexpr (std::is_same_v<T, std::vector<std::string>> || std::is_same_v<T, std::string>) (o.*m).clear();
   };
+  if constexpr (std::is_same_v<T, std::string>) {
+    static const RunOptions defaults;
+    k.empty_is_unset = (defaults.*m).empty();
+  }
   k.emit = [m](YAML::Emitter &e, const RunOptions &o) { put(e, o.*m); };
   return k;
 }
@@ -281,7 +286,7 @@ struct Ctx {
 // Runs values through the flag's CLI11 option: it validates, converts and stores into the
 // RunOptions field it is bound to. Returns the complaint, or "" when accepted.
 std::string feed(CLI::App &run, const Key &k, const std::vector<std::string> &values, RunOptions &o) {
-  if (k.kind == Kind::List && values.empty()) {
+  if ((k.kind == Kind::List && values.empty()) || (k.empty_is_unset && values == std::vector<std::string>{""})) {
     k.clear(o);
     return "";
   }
