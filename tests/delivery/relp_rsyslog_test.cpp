@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "delivery/relp.h"
 #include "delivery/spool.h"
 #include "sinks/sink.h"
 #include "sinks/syslog_sink.h"
@@ -262,6 +263,101 @@ TEST_F(RelpRsyslog, BytesTheCollectorNeverAnsweredAreResentAfterItDies) {
   r.start();
   EXPECT_TRUE(wait_for_all(r.out(), 150, 60s)) << "records the collector never acknowledged were lost";
   check_lines(r.out(), 150);
+}
+
+// CA, server and client certificates for localhost/127.0.0.1, and an unrelated CA.
+void make_certs(const std::string &d) {
+  std::string q = " >/dev/null 2>&1";
+  ASSERT_EQ(sh("cd " + d + " && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=ktrail-test-ca" + q), 0);
+  ASSERT_EQ(sh("cd " + d + " && openssl req -x509 -newkey rsa:2048 -nodes -keyout wrong-ca.key -out wrong-ca.pem -days 2 -subj /CN=other-ca" + q), 0);
+  for (std::string n : {"server", "client"}) {
+    ASSERT_EQ(sh("cd " + d + " && openssl req -newkey rsa:2048 -nodes -keyout " + n + ".key -out " + n +
+                 ".csr -subj /CN=localhost" + q), 0);
+    ASSERT_EQ(sh("cd " + d + " && printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > " + n +
+                 ".ext && openssl x509 -req -in " + n + ".csr -CA ca.pem -CAkey ca.key -CAcreateserial -out " +
+                 n + ".pem -days 2 -extfile " + n + ".ext" + q), 0);
+  }
+}
+
+class RelpTls : public RelpRsyslog {
+ protected:
+  void SetUp() override {
+    RelpRsyslog::SetUp();
+    if (IsSkipped()) return;
+    make_certs(t.path());
+    tls_spec = "syslog+relp+tls://127.0.0.1:" + std::to_string(port) + "?ca=" + t / "ca.pem" +
+               "&cert=" + t / "client.pem" + "&key=" + t / "client.key" + "&peer=localhost";
+  }
+  // Mutual TLS on the server side too: imrelp accepts only a client certificate for localhost.
+  std::string server_tls() const {
+    return "tls=\"on\" tls.caCert=\"" + t / "ca.pem" + "\" tls.myCert=\"" + t / "server.pem" +
+           "\" tls.myPrivKey=\"" + t / "server.key" +
+           "\" tls.authMode=\"name\" tls.permittedPeer=[\"localhost\"]";
+  }
+  delivery::RelpTarget target(const std::string &ca, const std::string &peer) const {
+    delivery::RelpTarget r;
+    r.host = "127.0.0.1";
+    r.port = port;
+    r.tls = true;
+    r.tls_files.ca_file = ca;
+    r.tls_files.cert_file = t / "client.pem";
+    r.tls_files.key_file = t / "client.key";
+    r.peer_name = peer;
+    r.name = "relp-tls-test";
+    return r;
+  }
+  std::string tls_spec;
+};
+
+TEST_F(RelpTls, MutualTlsDeliversEverythingExactly) {
+  RelpCollector r(t.path(), port);
+  r.write_config(server_tls());
+  r.start();
+  {
+    auto s = open_sink(tls_spec, t / "spool");
+    ASSERT_TRUE(s);
+    for (uint64_t i = 1; i <= 500; i++) ASSERT_TRUE(s->write_record(i, record(i)));
+    ASSERT_TRUE(s->flush());
+    ASSERT_TRUE(wait_for_all(r.out(), 500, 30s)) << lines_of(r.out()).size() << " lines; " << lines_of(r.log()).size();
+  }
+  EXPECT_EQ(check_lines(r.out(), 500), 0u);
+  EXPECT_EQ(lines_of(r.out()).size(), 500u);
+}
+
+TEST_F(RelpTls, ServerCertificateFromAnotherCaIsRefusedWithAClearError) {
+  RelpCollector r(t.path(), port);
+  r.write_config(server_tls());
+  r.start();
+  std::unique_ptr<delivery::Protocol> p;
+  ASSERT_TRUE(delivery::make_relp_protocol(target(t / "wrong-ca.pem", "localhost"), p));
+  Status st = p->connect();
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.message.find("127.0.0.1:" + std::to_string(port)), std::string::npos) << st.message;
+  EXPECT_NE(st.message.find("certificate"), std::string::npos) << st.message;
+  EXPECT_EQ(st.message.find("PRIVATE KEY"), std::string::npos) << st.message;
+  auto s = open_sink("syslog+relp+tls://127.0.0.1:" + std::to_string(port) + "?ca=" + t / "wrong-ca.pem" +
+                         "&cert=" + t / "client.pem" + "&key=" + t / "client.key" + "&peer=localhost",
+                     t / "spool");
+  for (uint64_t i = 1; i <= 20; i++) ASSERT_TRUE(s->write_record(i, record(i)));
+  ASSERT_TRUE(s->flush());
+  std::this_thread::sleep_for(2s);
+  EXPECT_TRUE(lines_of(r.out()).empty()) << "records went to an unverified server";
+}
+
+TEST_F(RelpTls, ServerCertificateWithoutThePermittedNameIsRefused) {
+  RelpCollector r(t.path(), port);
+  r.write_config(server_tls());
+  r.start();
+  std::unique_ptr<delivery::Protocol> p;
+  ASSERT_TRUE(delivery::make_relp_protocol(target(t / "ca.pem", "logs.example"), p));
+  Status st = p->connect();
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.message.find("localhost"), std::string::npos) << "the error names what the certificate carried: "
+                                                             << st.message;
+  // Control: the same client with the right name gets through.
+  ASSERT_TRUE(delivery::make_relp_protocol(target(t / "ca.pem", "localhost"), p));
+  st = p->connect();
+  EXPECT_TRUE(st) << st.message;
 }
 
 }  // namespace
