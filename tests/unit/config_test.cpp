@@ -210,7 +210,7 @@ TEST(ConfigFile, ErrorsArePrecise) {
       f + ":7:10: outputs[0]: bad URL 'syslog+tcp://collector:99999': port '99999' is not a number from 1 to 65535",
       f + ":10:16: outputs[1].tls.ca_file: cannot read /nonexistent/ca.pem: No such file or directory",
       f + ":11:10: outputs[2]: unknown output scheme 'otlp' (expected stdout, file:PATH or a URL with one of: "
-          "syslog+tcp, syslog+tls, syslog+udp)",
+          "syslog+tcp, syslog+tls, syslog+udp, syslog+relp, syslog+relp+tls)",
       f + ":13:5: outputs[3].token: secrets are not accepted inline: put it in a file (token_file) or an "
           "environment variable (token_env)",
       f + ":14:5: outputs[3].spol_max_bytes: unknown key 'spol_max_bytes'; did you mean 'spool_max_bytes'?",

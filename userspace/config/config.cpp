@@ -180,7 +180,8 @@ constexpr const char *kOutputsFlag = "--output";
 
 // Network output URL schemes (sinks/). A new network output adds its scheme here.
 const std::vector<std::string> &schemes() {
-  static const std::vector<std::string> s = {"syslog+tcp", "syslog+tls", "syslog+udp"};
+  static const std::vector<std::string> s = {"syslog+tcp", "syslog+tls", "syslog+udp", "syslog+relp",
+                                             "syslog+relp+tls"};
   return s;
 }
 
