@@ -429,6 +429,13 @@ bool valid_port(const std::string &s, uint16_t &port) {
   return true;
 }
 
+// on/off, or true/false as a config file's booleans arrive.
+bool on_off(const std::string &v, bool &out) {
+  if (v == "on" || v == "true") return out = true, true;
+  if (v == "off" || v == "false") return out = false, true;
+  return false;
+}
+
 }  // namespace
 
 bool is_http_output(const std::string &spec) {
@@ -525,11 +532,10 @@ bool parse_http_output_url(const std::string &url, HttpTarget &out, std::string 
             "_file= or " + k + "_env=";
       return false;
     } else if (k == "gzip") {
-      if (v != "on" && v != "off") {
+      if (!on_off(v, t.gzip)) {
         err = scheme + " output: gzip must be on or off";
         return false;
       }
-      t.gzip = v == "on";
     } else if (k == "timeout_ms") {
       if (v.find_first_not_of("0123456789") != std::string::npos || v.size() > 7 || std::stoi(v) < 100) {
         err = scheme + " output: timeout_ms must be a number of milliseconds >= 100";
@@ -551,11 +557,10 @@ bool parse_http_output_url(const std::string &url, HttpTarget &out, std::string 
       (t.kind == HttpKind::Splunk ? t.hec.index : t.index) = v;
     } else if (k == "ack") {
       if (!only({HttpKind::Splunk}, "splunk")) return false;
-      if (v != "on" && v != "off") {
+      if (!on_off(v, t.hec_ack)) {
         err = scheme + " output: ack must be on or off";
         return false;
       }
-      t.hec_ack = v == "on";
     } else if (k == "source" || k == "sourcetype") {
       if (!only({HttpKind::Splunk}, "splunk")) return false;
       (k == "source" ? t.hec.source : t.hec.sourcetype) = v;
