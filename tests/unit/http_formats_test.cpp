@@ -176,3 +176,37 @@ TEST(HttpFormats, BulkBodyIsActionAndDocumentPerRecordWithTrailingNewline) {
 
 }  // namespace
 }  // namespace ktrail::http_formats
+
+namespace ktrail::http_formats {
+namespace {
+
+// --schema ocsf: the outputs find time, sequence, action, outcome, host and chain under the
+// OCSF names.
+TEST(HttpFormats, ViewRecordReadsOcsfRecords) {
+  std::string line =
+      R"({"time":1795711200123,"metadata":{"version":"1.1.0","event_code":"exec","sequence":42,"uid":"m:42"},)"
+      R"("category_name":"System Activity","class_name":"Process Activity","status":"Failure",)"
+      R"("device":{"hostname":"node-1","uid":"m","os":{"name":"Debian GNU/Linux","type":"Linux","version":"12"}},)"
+      R"("container":{"uid":"c9","runtime":"podman"},"cloud":{"provider":"aws","region":"r","zone":"z",)"
+      R"("account":{"uid":"a"}},"unmapped":{"chain":{"hash":"cafe"}}})";
+  RecordView v;
+  std::string err;
+  ASSERT_TRUE(view_record(line, v, err)) << err;
+  EXPECT_EQ(v.time_ns, 1795711200123000000LL);
+  EXPECT_EQ(v.sequence, 42u);
+  EXPECT_EQ(v.action, "exec");
+  EXPECT_EQ(v.outcome, "failure");
+  EXPECT_EQ(v.category, "System Activity");
+  EXPECT_EQ(v.host_name, "node-1");
+  EXPECT_EQ(v.host_id, "m");
+  EXPECT_EQ(v.os_type, "linux");
+  EXPECT_EQ(v.os_name, "Debian GNU/Linux");
+  EXPECT_EQ(v.container_id, "c9");
+  EXPECT_EQ(v.container_runtime, "podman");
+  EXPECT_EQ(v.cloud_zone, "z");
+  EXPECT_EQ(v.cloud_account, "a");
+  EXPECT_EQ(v.chain_hash, "cafe");
+}
+
+}  // namespace
+}  // namespace ktrail::http_formats

@@ -255,6 +255,19 @@ std::string *field_for(RecordView &r, std::string_view path) {
       {"container.name", &RecordView::container_name},
       {"orchestrator.resource.name", &RecordView::pod_name},
       {"orchestrator.namespace", &RecordView::pod_namespace},
+      // OCSF 1.1.0 records (--schema ocsf): the same facts under their names.
+      {"metadata.event_code", &RecordView::action},
+      {"status", &RecordView::outcome},
+      {"category_name", &RecordView::category},
+      {"unmapped.chain.hash", &RecordView::chain_hash},
+      {"device.hostname", &RecordView::host_name},
+      {"device.uid", &RecordView::host_id},
+      {"device.os.type", &RecordView::os_type},
+      {"device.os.name", &RecordView::os_name},
+      {"device.os.version", &RecordView::os_version},
+      {"cloud.zone", &RecordView::cloud_zone},
+      {"cloud.account.uid", &RecordView::cloud_account},
+      {"container.uid", &RecordView::container_id},
   };
   for (const auto &[k, m] : kFields)
     if (k == path) return &(r.*m);
@@ -266,6 +279,7 @@ std::string *field_for(RecordView &r, std::string_view path) {
 class Walker {
  public:
   Walker(const std::string &s, RecordView &out) : p_(s.data()), e_(s.data() + s.size()), out_(out) {}
+  uint64_t ocsf_time_ms() const { return ocsf_time_ms_; }
   bool run(std::string &timestamp) {
     ts_ = &timestamp;
     skip_ws();
@@ -367,10 +381,11 @@ class Walker {
       while (p_ < e_ && *p_ >= '0' && *p_ <= '9') p_++;
       if (p_ == x) return false;
     }
-    if (integer && *start != '-' && path_ == "event.sequence") {
+    if (integer && *start != '-' && p_ - start <= 20) {
       uint64_t v = 0;
       for (const char *q = start; q < p_; q++) v = v * 10 + static_cast<uint64_t>(*q - '0');
-      out_.sequence = v;
+      if (path_ == "event.sequence" || path_ == "metadata.sequence") out_.sequence = v;
+      else if (path_ == "time") ocsf_time_ms_ = v;  // OCSF: epoch milliseconds
     }
     return true;
   }
@@ -436,19 +451,29 @@ class Walker {
   RecordView &out_;
   std::string path_, key_;
   std::string *ts_ = nullptr;
+  uint64_t ocsf_time_ms_ = 0;
 };
+
+std::string lowercase(std::string s) {
+  for (char &c : s) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+  return s;
+}
 
 }  // namespace
 
 bool view_record(const std::string &line, RecordView &out, std::string &err) {
   out = RecordView{};
   std::string ts;
-  if (!Walker(line, out).run(ts)) {
+  Walker w(line, out);
+  if (!w.run(ts)) {
     err = "not a JSON object";
     return false;
   }
   out.json = line;
-  if (!parse_rfc3339_ns(ts, out.time_ns)) out.time_ns = 0;
+  if (!parse_rfc3339_ns(ts, out.time_ns)) out.time_ns = static_cast<int64_t>(w.ocsf_time_ms()) * 1000000;
+  // OCSF spells these "Success" and "Linux"; the outputs use ECS/OTel's lowercase values.
+  out.outcome = lowercase(out.outcome);
+  out.os_type = lowercase(out.os_type);
   return true;
 }
 
