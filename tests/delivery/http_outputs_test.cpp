@@ -443,7 +443,11 @@ AgentRun run_agent(const std::string &dir, const std::vector<std::string> &outpu
     execv(KTRAIL_BIN, argv.data());
     _exit(127);
   }
-  std::this_thread::sleep_for(1500ms);  // attached by then (the run lasts `seconds`)
+  // The agent logs "tracing via ..." once its hooks are attached: exec only then.
+  auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (slurp(dir + "/agent.stderr").find("tracing via") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(20ms);
   sh("/bin/echo " + marker + " >/dev/null");
   AgentRun r;
   waitpid(pid, &r.status, 0);
