@@ -11,7 +11,7 @@
 //   token_file=FILE | token_env=VAR       OTLP/Loki: Bearer; Splunk: "Splunk <token>";
 //                                         Elasticsearch: "ApiKey <token>" (the encoded key)
 //   user=NAME & password_file=FILE | password_env=VAR   HTTP basic auth (Loki, Elasticsearch)
-//   gzip=on|off (on)   timeout_ms=N (10000)
+//   gzip=on|off (on; true|false too)   timeout_ms=N (10000)
 //   otlp:    encoding=protobuf|json (protobuf)
 //   loki:    tenant=ID (X-Scope-OrgID)
 //   splunk:  index=NAME source=S sourcetype=T ack=on|off (indexer acknowledgement, off)
