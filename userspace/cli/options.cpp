@@ -98,6 +98,8 @@ Command parse_command_line(int argc, const char *const *argv) {
                   "Watched path (repeatable): /exact, /dir/, */suffix; w: prefix = writes only");
   run->add_option("--watch-file", o.watch_file, "File of --watch entries, one per line");
   run->add_flag("--no-default-watch", o.no_default_watch, "Do not watch the default secrets");
+  run->add_option("--metrics-addr", o.metrics_addr,
+                  "Serve /metrics and /healthz on HOST:PORT ([V6]:PORT for IPv6); off disables");
   auto *version = app.add_subcommand("version", "Print the version");
   auto *verify = add_verify_command(app, cmd.verify);
   auto *probe = add_probe_command(app, cmd.probe);

@@ -55,6 +55,8 @@ struct RunOptions {
   std::vector<std::string> watch;      // added to the defaults
   std::string watch_file;
   bool no_default_watch = false;
+  // Prometheus /metrics and /healthz (metrics/); loopback unless told otherwise; "off": none.
+  std::string metrics_addr = "127.0.0.1:9464";
 };
 
 // Which event classes reach the outputs (the kernel may trace more: ssh needs exec and exit).
