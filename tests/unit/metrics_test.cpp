@@ -379,3 +379,63 @@ TEST(SpoolAge, OldestUnacknowledgedRecord) {
   ASSERT_TRUE(spool->ack(recs[1].next));
   EXPECT_EQ(spool->oldest_pending_age(), 0);
 }
+
+#include "delivery/sender.h"
+
+namespace {
+// Takes every batch; the first confirmation says the connection broke, so what was sent
+// unconfirmed goes again.
+class BreaksOnce : public delivery::Protocol {
+ public:
+  Status connect() override { return Status::ok(); }
+  void disconnect() override {}
+  Status send(const std::vector<delivery::SpoolRecord> &batch) override {
+    std::lock_guard<std::mutex> lk(mu);
+    if (first_batch == 0) first_batch = batch.size();
+    upto = batch.back().next;
+    return Status::ok();
+  }
+  Status confirmed(uint64_t &u) override {
+    std::lock_guard<std::mutex> lk(mu);
+    if (!broke && upto) {
+      broke = true;
+      return Status::error(1, "connection reset");
+    }
+    u = upto;
+    return Status::ok();
+  }
+  std::string describe() const override { return "breaks-once"; }
+  std::mutex mu;
+  bool broke = false;
+  size_t first_batch = 0;
+  uint64_t upto = 0;
+};
+}  // namespace
+
+TEST(SenderStats, CountsRetriedRecordsAndLiveness) {
+  ktrail::test::TempDir dir;
+  std::unique_ptr<delivery::Spool> spool;
+  delivery::SpoolOptions opt;
+  opt.fsync = false;
+  ASSERT_TRUE(delivery::Spool::open(dir.path(), opt, spool));
+  for (uint64_t i = 1; i <= 20; i++) ASSERT_TRUE(spool->append(i, "r" + std::to_string(i)));
+  ASSERT_TRUE(spool->flush());
+  auto proto = std::make_unique<BreaksOnce>();
+  BreaksOnce *p = proto.get();
+  delivery::SenderOptions so;
+  so.backoff_min_ms = 1;
+  so.backoff_max_ms = 2;
+  delivery::Sender sender(*spool, std::move(proto), so);
+  sender.start();
+  EXPECT_TRUE(sender.stats().running);
+  ASSERT_TRUE(sender.drain(10000));
+  EXPECT_EQ(sender.stats().retried.load(), p->first_batch);
+  EXPECT_EQ(p->first_batch, 20u);
+  EXPECT_EQ(sender.stats().sent.load(), 40u);
+  EXPECT_EQ(sender.stats().failures.load(), 1u);
+  EXPECT_EQ(sender.stats().connects.load(), 2u);
+  EXPECT_TRUE(sender.stats().connected);
+  sender.stop();
+  EXPECT_FALSE(sender.stats().running);
+  EXPECT_FALSE(sender.stats().connected);
+}
