@@ -164,7 +164,7 @@ class Agent {
       int null = open("/dev/null", O_WRONLY);
       dup2(null, 1);
       std::vector<std::string> args = {KTRAIL_BIN, "run", "--format", "json", "--chain-state", "none",
-                                       "--events", "exec,exit,cred", "-o", "file:" + out_,
+                                       "--events", "exec,exit,cred,ssh", "-o", "file:" + out_,
                                        "--metrics-addr", "127.0.0.1:0", "--cloud", "off"};
       std::vector<char *> a;
       for (auto &s : args) a.push_back(s.data());
@@ -335,6 +335,91 @@ TEST_F(MetricsE2E, CountersMatchTheEmittedRecordsExactly) {
   EXPECT_GE(get(s2, "process_cpu_seconds_total"), get(s1, "process_cpu_seconds_total"));
   EXPECT_EQ(get(s2, "ktrail_build_info{version=\"" KTRAIL_VERSION "\"}"), 1);
   EXPECT_NE(m2.body.find("# TYPE ktrail_rule_hits_total counter\n"), std::string::npos);
+}
+
+// Failed SSH logins from a real sshd (own config, port and host key; an unknown user, so no
+// account is created): ktrail_ssh_auth_failures_total{source_ip} moves by exactly the
+// failures emitted in the window.
+TEST_F(MetricsE2E, SshFailuresBySourceAddress) {
+  for (const char *bin : {"/usr/sbin/sshd", "/usr/bin/ssh", "/usr/bin/sshpass", "/usr/bin/ssh-keygen"})
+    if (access(bin, X_OK) != 0) GTEST_SKIP() << bin << " is missing: scripts/install-deps.sh test installs it";
+  const uint16_t port = free_port();
+  ASSERT_EQ(run({"/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", dir_ + "/host_key"}), 0);
+  {
+    std::ofstream c(dir_ + "/sshd_config");
+    c << "Port " << port << "\nListenAddress 127.0.0.1\nHostKey " << dir_ << "/host_key\nUsePAM yes\n"
+      << "PasswordAuthentication yes\nKbdInteractiveAuthentication no\nPidFile " << dir_ << "/sshd.pid\n";
+  }
+  mkdir("/run/sshd", 0755);
+  Agent agent(dir_);
+  ASSERT_NE(agent.port(), 0) << agent.stderr_text();
+  pid_t sshd = fork();
+  if (sshd == 0) {
+    execl("/usr/sbin/sshd", "/usr/sbin/sshd", "-D", "-f", (dir_ + "/sshd_config").c_str(), "-E",
+          (dir_ + "/sshd.log").c_str(), nullptr);
+    _exit(127);
+  }
+  struct Reap {
+    pid_t p;
+    ~Reap() {
+      kill(p, SIGTERM);
+      waitpid(p, nullptr, 0);
+    }
+  } reap{sshd};
+  for (auto deadline = std::chrono::steady_clock::now() + 10s;
+       read_file(dir_ + "/sshd.log").find("Server listening") == std::string::npos;) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << read_file(dir_ + "/sshd.log");
+    std::this_thread::sleep_for(50ms);
+  }
+
+  auto s1 = parse_exposition(http_get(agent.port(), "/metrics").body);
+  const double q1 = get(s1, "ktrail_events_last_sequence");
+  const std::string user = "ktmet-nosuch-" + std::to_string(getpid());
+  for (int i = 0; i < 2; i++)
+    EXPECT_NE(run({"/usr/bin/sshpass", "-p", "wrong-password", "/usr/bin/ssh", "-o", "StrictHostKeyChecking=no",
+                   "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", "-o", "IdentitiesOnly=yes",
+                   "-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password",
+                   "-o", "NumberOfPasswordPrompts=1", "-p", std::to_string(port), user + "@127.0.0.1", "true"}),
+              0);
+  auto ours = [&](const json &r) {
+    return r["event"]["action"] == "ssh_auth" && r["event"]["outcome"] == "failure" && r.contains("user") &&
+           r["user"].value("name", "") == user;
+  };
+  for (auto deadline = std::chrono::steady_clock::now() + 20s;;) {
+    int n = 0;
+    for (auto &r : agent.records()) n += ours(r);
+    if (n >= 2) break;
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "ssh_auth failures never reached the output";
+    std::this_thread::sleep_for(100ms);
+  }
+  auto s2 = parse_exposition(http_get(agent.port(), "/metrics").body);
+  const double q2 = get(s2, "ktrail_events_last_sequence");
+  std::vector<json> recs;
+  for (auto deadline = std::chrono::steady_clock::now() + 10s;;) {
+    recs = agent.records();
+    uint64_t max_seq = 0;
+    for (auto &r : recs) max_seq = std::max<uint64_t>(max_seq, r["event"]["sequence"].get<uint64_t>());
+    if (max_seq >= q2) break;
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline);
+    std::this_thread::sleep_for(20ms);
+  }
+  std::map<std::string, double> want, got;
+  int mine = 0;
+  for (auto &r : recs) {
+    uint64_t seq = r["event"]["sequence"];
+    if (seq <= q1 || seq > q2 || r["event"]["action"] != "ssh_auth" || r["event"]["outcome"] != "failure") continue;
+    if (r.contains("ktrail") && r["ktrail"].contains("ssh") && r["ktrail"]["ssh"].value("partial", false)) continue;
+    std::string ip = r.contains("source") ? r["source"].value("ip", "unknown") : "unknown";
+    want["ktrail_ssh_auth_failures_total{source_ip=\"" + ip + "\"}"]++;
+    if (ours(r)) {
+      mine++;
+      EXPECT_EQ(ip, "127.0.0.1");
+    }
+  }
+  EXPECT_EQ(mine, 2);
+  for (auto &[k, v] : s2)
+    if (k.rfind("ktrail_ssh_auth_failures_total{", 0) == 0 && v != get(s1, k)) got[k] = v - get(s1, k);
+  EXPECT_EQ(got, want);
 }
 
 TEST_F(MetricsE2E, MetricsOffAndBadAddress) {

@@ -142,7 +142,7 @@ void AgentMetrics::observe(const Event &e, std::vector<Event> &) {
 
 void AgentMetrics::heartbeat() { heartbeat_ns_.store(mono_ns(), std::memory_order_relaxed); }
 
-void AgentMetrics::watch_loader(const Loader &loader) { loader_ = &loader; }
+void AgentMetrics::watch_loader(Loader &loader) { loader_ = &loader; }
 
 void AgentMetrics::watch_outputs(std::vector<const Sink *> outputs) { outputs_ = std::move(outputs); }
 
@@ -207,8 +207,7 @@ void AgentMetrics::collect(std::vector<Family> &out) const {
       att.samples.push_back({{{"hook", h.hook}, {"variant", h.variant}}, h.attached ? 1.0 : 0.0});
     out.push_back(std::move(att));
     uint64_t pending = 0, size = 0;
-    // const_cast: source() is non-const, but fill() only reads mapped positions.
-    if (EventSource *src = const_cast<Loader *>(loader_)->source(); src && src->fill(pending, size)) {
+    if (EventSource *src = loader_->source(); src && src->fill(pending, size)) {
       Family used = gauge("ktrail_ring_buffer_used_bytes",
                           "Bytes in the ring buffer not yet consumed by the agent: the pipeline's queue.");
       used.samples.push_back({{}, static_cast<double>(pending)});
