@@ -418,7 +418,7 @@ TEST(SenderStats, CountsRetriedRecordsAndLiveness) {
   delivery::SpoolOptions opt;
   opt.fsync = false;
   ASSERT_TRUE(delivery::Spool::open(dir.path(), opt, spool));
-  for (uint64_t i = 1; i <= 20; i++) ASSERT_TRUE(spool->append(i, "r" + std::to_string(i)));
+  for (uint64_t i = 1; i <= 20; i++) ASSERT_TRUE(spool->append(i, std::to_string(i)));
   ASSERT_TRUE(spool->flush());
   auto proto = std::make_unique<BreaksOnce>();
   BreaksOnce *p = proto.get();
@@ -438,4 +438,53 @@ TEST(SenderStats, CountsRetriedRecordsAndLiveness) {
   sender.stop();
   EXPECT_FALSE(sender.stats().running);
   EXPECT_FALSE(sender.stats().connected);
+}
+
+namespace {
+// An output whose delivery state the test sets.
+class FakeNetworkSink : public Sink {
+ public:
+  Format format() const override { return Format::Json; }
+  bool write(const std::string &) override { return true; }
+  bool flush() override { return true; }
+  std::string describe() const override { return "syslog+tcp://192.0.2.1:514"; }
+  OutputStats stats() const override { return st; }
+  OutputStats st;
+};
+}  // namespace
+
+TEST(AgentMetrics, HealthNeedsAHookAndLiveSenders) {
+  Registry r;
+  AgentMetrics m(r);
+  std::vector<HookStatus> hooks{{"sched_process_exec", "tp_btf", false, "EPERM"}};
+  m.watch_hooks(hooks);
+  FakeNetworkSink out;
+  out.st.network = true;
+  out.st.sender_running = true;
+  out.st.connected = false;  // collector down: still healthy, the spool holds the records
+  out.st.spool_oldest_age_seconds = 12.5;
+  m.watch_outputs({&out});
+  Response h = m.health();
+  EXPECT_EQ(h.status, 503);
+  EXPECT_NE(h.body.find("no hook attached"), std::string::npos) << h.body;
+
+  hooks[0].attached = true;
+  h = m.health();
+  EXPECT_EQ(h.status, 200) << h.body;
+  EXPECT_EQ(h.content_type, "application/json");
+  EXPECT_NE(h.body.find("\"status\":\"ok\""), std::string::npos) << h.body;
+  EXPECT_NE(h.body.find("\"collector\":\"disconnected\""), std::string::npos) << h.body;
+  EXPECT_NE(h.body.find("\"spool_oldest_age_seconds\":12.5"), std::string::npos) << h.body;
+  EXPECT_NE(h.body.find("\"sched_process_exec\":\"tp_btf\""), std::string::npos) << h.body;
+
+  out.st.sender_running = false;  // the output's thread is gone: nothing will ever leave
+  h = m.health();
+  EXPECT_EQ(h.status, 503);
+  EXPECT_NE(h.body.find("output syslog+tcp://192.0.2.1:514: sender thread not running"), std::string::npos) << h.body;
+
+  std::string text = r.render();
+  EXPECT_NE(text.find("ktrail_hook_attached{hook=\"sched_process_exec\",variant=\"tp_btf\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("ktrail_output_connected{output=\"syslog+tcp://192.0.2.1:514\"} 0\n"), std::string::npos);
+  EXPECT_NE(text.find("ktrail_output_spool_oldest_age_seconds{output=\"syslog+tcp://192.0.2.1:514\"} 12.5\n"),
+            std::string::npos);
 }

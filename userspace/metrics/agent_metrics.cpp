@@ -142,7 +142,10 @@ void AgentMetrics::observe(const Event &e, std::vector<Event> &) {
 
 void AgentMetrics::heartbeat() { heartbeat_ns_.store(mono_ns(), std::memory_order_relaxed); }
 
-void AgentMetrics::watch_loader(Loader &loader) { loader_ = &loader; }
+void AgentMetrics::watch_loader(Loader &loader) {
+  loader_ = &loader;
+  hooks_ = &loader.hooks();
+}
 
 void AgentMetrics::watch_outputs(std::vector<const Sink *> outputs) { outputs_ = std::move(outputs); }
 
@@ -202,10 +205,14 @@ void AgentMetrics::collect(std::vector<Family> &out) const {
     }
     out.push_back(std::move(rec));
     out.push_back(std::move(drop));
+  }
+  if (hooks_) {
     Family att = gauge("ktrail_hook_attached", "1 when the hook's program is attached, by hook and variant.");
-    for (auto &h : loader_->hooks())
+    for (auto &h : *hooks_)
       att.samples.push_back({{{"hook", h.hook}, {"variant", h.variant}}, h.attached ? 1.0 : 0.0});
     out.push_back(std::move(att));
+  }
+  if (loader_) {
     uint64_t pending = 0, size = 0;
     if (EventSource *src = loader_->source(); src && src->fill(pending, size)) {
       Family used = gauge("ktrail_ring_buffer_used_bytes",
@@ -283,8 +290,8 @@ Response AgentMetrics::health() {
   std::vector<std::string> problems;
   int hooks = 0;
   nlohmann::json hook_list = nlohmann::json::object();
-  if (loader_)
-    for (auto &h : loader_->hooks()) {
+  if (hooks_)
+    for (auto &h : *hooks_) {
       hooks += h.attached;
       hook_list[h.hook] = h.attached ? h.variant : "inactive";
     }

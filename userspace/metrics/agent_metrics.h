@@ -52,7 +52,8 @@ class AgentMetrics : public EventObserver {
   // stopped and no event was observed for kStallSeconds.
   void heartbeat();
   // Sources read at scrape time; all must outlive the metrics server.
-  void watch_loader(Loader &loader);
+  void watch_loader(Loader &loader);  // kernel counters, ring fill, and its hooks
+  void watch_hooks(const std::vector<HookStatus> &hooks) { hooks_ = &hooks; }
   void watch_outputs(std::vector<const Sink *> outputs);
   // 200 when at least one hook is attached, every network output's sender thread runs and the
   // pipeline is not stalled; 503 otherwise. The body (JSON) says why, and each collector's state.
@@ -83,6 +84,7 @@ class AgentMetrics : public EventObserver {
 
   std::atomic<int64_t> heartbeat_ns_{0};
   Loader *loader_ = nullptr;
+  const std::vector<HookStatus> *hooks_ = nullptr;
   std::vector<const Sink *> outputs_;
   std::mutex health_mu_;
   uint64_t health_events_ = 0;
