@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <atomic>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -154,7 +156,7 @@ bool json_escalation(const json &r) {
 
 class Agent {
  public:
-  explicit Agent(const std::string &dir) : dir_(dir) {
+  explicit Agent(const std::string &dir, std::vector<std::string> extra = {}) : dir_(dir) {
     out_ = dir + "/events.ndjson";
     err_ = dir + "/agent.err";
     pid_ = fork();
@@ -166,6 +168,7 @@ class Agent {
       std::vector<std::string> args = {KTRAIL_BIN, "run", "--format", "json", "--chain-state", "none",
                                        "--events", "exec,exit,cred,ssh", "-o", "file:" + out_,
                                        "--metrics-addr", "127.0.0.1:0", "--cloud", "off"};
+      args.insert(args.end(), extra.begin(), extra.end());
       std::vector<char *> a;
       for (auto &s : args) a.push_back(s.data());
       a.push_back(nullptr);
@@ -420,6 +423,86 @@ TEST_F(MetricsE2E, SshFailuresBySourceAddress) {
   for (auto &[k, v] : s2)
     if (k.rfind("ktrail_ssh_auth_failures_total{", 0) == 0 && v != get(s1, k)) got[k] = v - get(s1, k);
   EXPECT_EQ(got, want);
+}
+
+// A network output whose collector is down, then up: the agent stays healthy (the spool holds
+// the records), and the output's series follow what happens.
+TEST_F(MetricsE2E, NetworkOutputCollectorDownThenUp) {
+  // A TCP port with nobody listening yet; later a plain TCP reader stands in for the collector
+  // (what is measured here is the delivery state, not syslog: tests/delivery uses rsyslog).
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(lfd, reinterpret_cast<sockaddr *>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  getsockname(lfd, reinterpret_cast<sockaddr *>(&a), &len);
+  const std::string url = "syslog+tcp://127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  Agent agent(dir_, {"-o", url, "--spool-dir", dir_ + "/spool"});
+  ASSERT_NE(agent.port(), 0) << agent.stderr_text();
+  const std::string l = "{output=\"" + url + "\"}";
+  auto scrape = [&] { return parse_exposition(http_get(agent.port(), "/metrics").body); };
+  auto wait_until = [&](const std::function<bool(const std::map<std::string, double> &)> &cond, const char *what) {
+    for (auto deadline = std::chrono::steady_clock::now() + 40s;;) {
+      auto m = scrape();
+      if (cond(m)) return m;
+      if (std::chrono::steady_clock::now() > deadline) {
+        ADD_FAILURE() << "never: " << what << "\n" << http_get(agent.port(), "/metrics").body;
+        return m;
+      }
+      std::this_thread::sleep_for(100ms);
+    }
+  };
+  ASSERT_EQ(run({KTRAIL_E2E_HELPER, "exec-fail", "net"}), 0);  // records to spool
+  auto m = wait_until([&](auto &m) { return get(m, "ktrail_output_failures_total" + l) >= 1 &&
+                                            get(m, "ktrail_output_spool_oldest_age_seconds" + l) >= 1.0; },
+                      "connect failures and a spooled record older than 1 s");
+  EXPECT_EQ(get(m, "ktrail_output_connected" + l), 0);
+  EXPECT_EQ(get(m, "ktrail_output_connects_total" + l), 0);
+  EXPECT_EQ(get(m, "ktrail_output_records_sent_total" + l), 0);
+  EXPECT_GT(get(m, "ktrail_output_spool_bytes" + l), 0);
+  HttpResult h = http_get(agent.port(), "/healthz");
+  EXPECT_EQ(h.status, 200) << h.body;  // a collector down is not an unhealthy agent
+  json hj = json::parse(h.body);
+  ASSERT_EQ(hj["outputs"].size(), 2u);
+  EXPECT_EQ(hj["outputs"][1]["name"], url);
+  EXPECT_EQ(hj["outputs"][1]["live"], true);
+  EXPECT_EQ(hj["outputs"][1]["collector"], "disconnected");
+
+  ASSERT_EQ(listen(lfd, 8), 0);
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> received{0};
+  std::thread collector([&] {
+    std::vector<int> conns;
+    while (!stop) {
+      std::vector<pollfd> p{{lfd, POLLIN, 0}};
+      for (int c : conns) p.push_back({c, POLLIN, 0});
+      if (poll(p.data(), p.size(), 100) <= 0) continue;
+      if (p[0].revents & POLLIN) conns.push_back(accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC));
+      for (size_t i = 1; i < p.size(); i++) {
+        char buf[65536];
+        if (p[i].revents & POLLIN) {
+          ssize_t n = recv(p[i].fd, buf, sizeof buf, 0);
+          if (n > 0) received += static_cast<uint64_t>(n);
+        }
+      }
+    }
+    for (int c : conns) close(c);
+  });
+  m = wait_until([&](auto &m) { return get(m, "ktrail_output_connected" + l) == 1 &&
+                                       get(m, "ktrail_output_records_sent_total" + l) >= 1 &&
+                                       get(m, "ktrail_output_spool_oldest_age_seconds" + l) < 1.0; },
+                 "connected, records sent and the backlog acknowledged");
+  EXPECT_EQ(get(m, "ktrail_output_connects_total" + l), 1);
+  EXPECT_GT(received.load(), 0u);
+  h = http_get(agent.port(), "/healthz");
+  EXPECT_EQ(h.status, 200);
+  EXPECT_EQ(json::parse(h.body)["outputs"][1]["collector"], "connected");
+  stop = true;
+  collector.join();
+  close(lfd);
 }
 
 TEST_F(MetricsE2E, MetricsOffAndBadAddress) {
