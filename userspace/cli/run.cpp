@@ -216,6 +216,7 @@ int run_command(const RunOptions &o) {
     if (now - last_stats >= 1000000000ull) {
       account();
       enricher.housekeeping();
+      agent_metrics.set_pending_events(enricher.sessions().pending_auths());
       last_stats = now;
     }
     if (now - last_sync >= 60000000000ull) {

@@ -229,6 +229,11 @@ void AgentMetrics::collect(std::vector<Family> &out) const {
                       "Seconds since the consumer loop last completed an iteration (normally < --drain-ms).");
   loop.samples.push_back({{}, static_cast<double>(mono_ns() - heartbeat_ns_.load(std::memory_order_relaxed)) / 1e9});
   out.push_back(std::move(loop));
+  Family pend = gauge("ktrail_pipeline_pending_events",
+                      "Events the pipeline holds back (SSH authentications waiting up to 0.5 s for their partner "
+                      "signal), sampled every second.");
+  pend.samples.push_back({{}, static_cast<double>(pending_events_.load(std::memory_order_relaxed))});
+  out.push_back(std::move(pend));
 
   Family sent = counter("ktrail_output_records_sent_total",
                         "Records written (stdout, file) or sent to the collector (network outputs), by output.");

@@ -51,6 +51,9 @@ class AgentMetrics : public EventObserver {
   // The run loop calls this every iteration: /healthz calls the pipeline stalled when it
   // stopped and no event was observed for kStallSeconds.
   void heartbeat();
+  // Events the pipeline holds back between drains (SSH authentications waiting for their
+  // partner signal); the run loop samples it every second.
+  void set_pending_events(uint64_t n) { pending_events_.store(n, std::memory_order_relaxed); }
   // Sources read at scrape time; all must outlive the metrics server.
   void watch_loader(Loader &loader);  // kernel counters, ring fill, and its hooks
   void watch_hooks(const std::vector<HookStatus> &hooks) { hooks_ = &hooks; }
@@ -83,6 +86,7 @@ class AgentMetrics : public EventObserver {
   BoundedCounts ssh_failures_{kSshSourceLimit};
 
   std::atomic<int64_t> heartbeat_ns_{0};
+  std::atomic<uint64_t> pending_events_{0};
   Loader *loader_ = nullptr;
   const std::vector<HookStatus> *hooks_ = nullptr;
   std::vector<const Sink *> outputs_;
