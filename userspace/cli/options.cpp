@@ -25,7 +25,7 @@ Command parse_command_line(int argc, const char *const *argv) {
       ->delimiter(',')
       ->check(CLI::IsMember({"exec", "exit", "cred", "ssh", "capable", "file"}));
   run->add_option("-o,--output", o.outputs, "Output: stdout, file:PATH, syslog+tcp://H:P, syslog+tls://H:P?ca=F[&cert=F&key=F], "
-                  "syslog+udp://H:P (repeatable)");
+                  "syslog+udp://H:P, syslog+relp://H:P, syslog+relp+tls://H:P?ca=F&cert=F&key=F[&peer=N] (repeatable)");
   run->add_option("--duration", o.duration, "Stop after SECONDS")->check(CLI::NonNegativeNumber);
   run->add_option("--buffer", o.buffer, "Transport: ring buffer, or perf buffer fallback")
       ->check(CLI::IsMember({"auto", "ring", "perf"}));

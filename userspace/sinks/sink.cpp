@@ -196,7 +196,7 @@ Status make_sink(const std::string &spec, Format stdout_format, std::unique_ptr<
   }
   return Status::error(KTRAIL_EXIT_USAGE,
                        "unknown output '" + spec + "' (expected stdout, file:PATH, syslog+tcp://HOST:PORT, "
-                       "syslog+tls://HOST:PORT or syslog+udp://HOST:PORT)");
+                       "syslog+tls://HOST:PORT, syslog+udp://HOST:PORT or syslog+relp://HOST:PORT)");
 }
 
 }  // namespace ktrail
