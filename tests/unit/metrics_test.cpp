@@ -488,3 +488,18 @@ TEST(AgentMetrics, HealthNeedsAHookAndLiveSenders) {
   EXPECT_NE(text.find("ktrail_output_spool_oldest_age_seconds{output=\"syslog+tcp://192.0.2.1:514\"} 12.5\n"),
             std::string::npos);
 }
+
+#include "cli/options.h"
+
+TEST(MetricsOption, DefaultIsLoopbackAndTheFlagOverridesIt) {
+  const char *plain[] = {"ktrail", "run"};
+  Command c = parse_command_line(2, plain);
+  ASSERT_EQ(c.kind, Command::Run);
+  EXPECT_EQ(c.run.metrics_addr, "127.0.0.1:9464");
+  const char *v6[] = {"ktrail", "run", "--metrics-addr", "[::1]:9100"};
+  c = parse_command_line(4, v6);
+  EXPECT_EQ(c.run.metrics_addr, "[::1]:9100");
+  const char *off[] = {"ktrail", "run", "--metrics-addr=off"};
+  c = parse_command_line(3, off);
+  EXPECT_EQ(c.run.metrics_addr, "off");
+}
