@@ -505,6 +505,72 @@ TEST_F(MetricsE2E, NetworkOutputCollectorDownThenUp) {
   close(lfd);
 }
 
+// An output that blocks (stdout into a pipe nobody reads) stops the pipeline: /healthz turns
+// 503 "pipeline stalled" after 10 s without progress, and 200 again once the output drains.
+TEST_F(MetricsE2E, BlockedOutputMakesTheAgentUnhealthyUntilItDrains) {
+  int out[2];
+  ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
+  const std::string err = dir_ + "/agent.err";
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(out[1], 1);
+    int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(e, 2);
+    execl(KTRAIL_BIN, KTRAIL_BIN, "run", "--format", "json", "--chain-state", "none", "--events", "exec,exit",
+          "--cloud", "off", "--metrics-addr", "127.0.0.1:0", nullptr);
+    _exit(127);
+  }
+  close(out[1]);
+  uint16_t port = 0;
+  static const std::regex addr(R"(metrics: http://127\.0\.0\.1:(\d+)/metrics)");
+  for (auto deadline = std::chrono::steady_clock::now() + 60s; !port;) {
+    std::string e = read_file(err);
+    std::smatch m;
+    if (e.find("tracing via") != std::string::npos && std::regex_search(e, m, addr)) port = std::stoi(m[1]);
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << e;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(http_get(port, "/healthz").status, 200);
+  // Far more than the pipe's 64 KiB of records: the agent's write blocks.
+  ASSERT_EQ(run({KTRAIL_E2E_HELPER, "exec-loop", "stall", "400"}), 0);
+  HttpResult h;
+  for (auto deadline = std::chrono::steady_clock::now() + 40s;;) {
+    h = http_get(port, "/healthz");
+    if (h.status == 503) break;
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "never unhealthy: " << h.body;
+    std::this_thread::sleep_for(500ms);
+  }
+  json hj = json::parse(h.body);
+  EXPECT_EQ(hj["status"], "unhealthy");
+  ASSERT_EQ(hj["problems"].size(), 1u) << h.body;
+  EXPECT_EQ(hj["problems"][0].get<std::string>().rfind("pipeline stalled", 0), 0u) << h.body;
+  EXPECT_GT(hj["pipeline"]["loop_age_seconds"].get<double>(), 10.0);
+  // /metrics still answers while the pipeline is stuck.
+  auto m = parse_exposition(http_get(port, "/metrics").body);
+  EXPECT_GT(get(m, "ktrail_pipeline_loop_age_seconds"), 10.0);
+
+  std::atomic<bool> stop{false};
+  std::thread reader([&] {
+    char buf[65536];
+    pollfd p{out[0], POLLIN, 0};
+    while (!stop)
+      if (poll(&p, 1, 100) > 0 && read(out[0], buf, sizeof buf) <= 0) break;
+  });
+  for (auto deadline = std::chrono::steady_clock::now() + 20s;;) {
+    h = http_get(port, "/healthz");
+    if (h.status == 200) break;
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "never healthy again: " << h.body;
+    std::this_thread::sleep_for(200ms);
+  }
+  kill(pid, SIGTERM);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  stop = true;
+  reader.join();
+  close(out[0]);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << read_file(err);
+}
+
 TEST_F(MetricsE2E, MetricsOffAndBadAddress) {
   // off: no listener at all; a malformed or taken explicit address is a usage error (exit 2).
   EXPECT_EQ(run({KTRAIL_BIN, "run", "--metrics-addr", "localhost:9464", "--duration", "1"}), 2);
