@@ -222,10 +222,16 @@ class MetricsE2E : public ::testing::Test {
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
     chmod(dir_.c_str(), 0755);  // the set-user-id copy below is run by nobody
+    // The helper leaves files in its working directory (exec-fail's non-executable file).
+    old_cwd_ = fs::current_path();
+    fs::current_path(dir_);
   }
   void TearDown() override {
-    if (!dir_.empty()) fs::remove_all(dir_);
+    if (dir_.empty()) return;
+    fs::current_path(old_cwd_);
+    fs::remove_all(dir_);
   }
+  fs::path old_cwd_;
   // A set-user-id-root copy of the helper, run by uid 65534: an exec that escalates.
   void run_setuid_exec(const std::string &marker) {
     std::string copy = dir_ + "/suid-helper";
