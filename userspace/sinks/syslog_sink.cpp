@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "delivery/relp.h"
 #include "delivery/sender.h"
+#include "sinks/format.h"
 #include "delivery/spool.h"
 
 namespace ktrail {
@@ -264,15 +265,12 @@ bool parse_syslog_url(const std::string &url, SyslogTarget &out, std::string &er
 }
 
 std::string syslog_message(const std::string &json, const std::string &hostname, int pid, int facility) {
-  // The formatter writes @timestamp first, as RFC 3339 UTC: exactly RFC 5424's TIMESTAMP.
-  constexpr std::string_view kTs = "{\"@timestamp\":\"";
-  std::string_view ts = "-";
-  if (json.compare(0, kTs.size(), kTs) == 0) {
-    size_t end = json.find('"', kTs.size());
-    if (end != std::string::npos) ts = std::string_view(json).substr(kTs.size(), end - kTs.size());
-  }
+  // The record's time (ECS @timestamp, OCSF time) as RFC 3339 UTC: RFC 5424's TIMESTAMP.
+  std::string ts = record_timestamp(json);
+  if (ts.empty()) ts = "-";
   int severity = json.find("\"kind\":\"lost\"") != std::string::npos ||
-                         json.find("\"action\":\"lost\"") != std::string::npos
+                         json.find("\"action\":\"lost\"") != std::string::npos ||
+                         json.find("\"event_code\":\"lost\"") != std::string::npos
                      ? 4
                      : 5;
   std::string host = hostname.empty() ? "-" : hostname.substr(0, 255);
