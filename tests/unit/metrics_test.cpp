@@ -503,3 +503,17 @@ TEST(MetricsOption, DefaultIsLoopbackAndTheFlagOverridesIt) {
   c = parse_command_line(3, off);
   EXPECT_EQ(c.run.metrics_addr, "off");
 }
+
+TEST(MetricsOption, FromTheConfigFileAndTheEnvironment) {
+  ktrail::test::TempDir d;
+  d.write("k.yaml", "metrics_addr: \"[::1]:9465\"\n");
+  std::string flag = "--config=" + d / "k.yaml";
+  const char *args[] = {"ktrail", "run", flag.c_str()};
+  Command c = parse_command_line(3, args);
+  ASSERT_FALSE(c.exit_now);
+  EXPECT_EQ(c.run.metrics_addr, "[::1]:9465");
+  setenv("KTRAIL_METRICS_ADDR", "off", 1);
+  c = parse_command_line(3, args);
+  unsetenv("KTRAIL_METRICS_ADDR");
+  EXPECT_EQ(c.run.metrics_addr, "off");  // environment over file
+}
