@@ -6,8 +6,10 @@ manifests drift: the runtime stage of deploy/Containerfile is built around the s
 the container gets exactly the manifest's capabilities (everything else dropped), seccomp,
 read-only root, hostPID, its hostPath/configMap/secret volumes and its $(VAR)-expanded args from
 the ConfigMap. A host process is then exec'd and its event must come out of the container's
-stdout with the host's view of it. Finally the container is stopped the kubelet's way (SIGTERM,
-grace period) and must exit 0 after flushing.
+stdout with the host's view of it. The liveness and readiness probes are made as the kubelet
+makes them (HTTP GET on the pod IP, here inside the container's network namespace) and must
+answer 200. Finally the container is stopped the kubelet's way (SIGTERM, grace period) and must
+exit 0 after flushing.
 
 Usage: daemonset_pod.py RENDERED_DIR KTRAIL_STATIC_BINARY
 Exit 0 pass, 1 fail, 77 skip (no podman/runc).
@@ -126,7 +128,15 @@ def main():
             if "value" in e:
                 cenv[e["name"]] = expand(e["value"], cenv)
             elif "fieldRef" in e.get("valueFrom", {}):
-                cenv[e["name"]] = os.uname().nodename
+                path = e["valueFrom"]["fieldRef"]["fieldPath"]
+                if path == "spec.nodeName":
+                    cenv[e["name"]] = os.uname().nodename
+                elif path == "status.podIP":
+                    # netns="none": the container's network namespace has only loopback, so that
+                    # is its pod IP here; the probe below is made inside that namespace.
+                    cenv[e["name"]] = "127.0.0.1"
+                else:
+                    fail(f"unsupported fieldRef {path} for {e['name']}")
             else:
                 fail(f"unsupported env source for {e['name']}")
 
@@ -234,6 +244,26 @@ def main():
         if bad:
             fail("exec event from the pod has wrong fields:\n  " + "\n  ".join(bad) + "\n" + json.dumps(found))
 
+        # The kubelet's probes: an HTTP GET on the pod IP from outside the container (here:
+        # from the host's filesystem, inside the container's network namespace).
+        ports = {p["name"]: p["containerPort"] for p in ctr.get("ports", [])}
+        cpid = podman("inspect", "-f", "{{.State.Pid}}", name).stdout.strip()
+        for kind in ("livenessProbe", "readinessProbe"):
+            get = ctr.get(kind, {}).get("httpGet")
+            if not get:
+                continue
+            port = ports.get(get["port"], get["port"])
+            url = f"http://{cenv.get('POD_IP', '127.0.0.1')}:{port}{get['path']}"
+            probe = ("import sys, urllib.request\n"
+                     f"r = urllib.request.urlopen({url!r}, timeout=5)\n"
+                     "sys.stdout.write(str(r.status) + ' ' + r.read().decode())\n")
+            r = subprocess.run(["nsenter", "-t", cpid, "-n", sys.executable, "-c", probe],
+                               capture_output=True, text=True)
+            if r.returncode != 0 or not r.stdout.startswith("200 "):
+                fail(f"{kind} GET {url}: {r.stdout[-500:]} {r.stderr[-1500:]}")
+            if json.loads(r.stdout[4:]).get("status") != "ok":
+                fail(f"{kind} GET {url} body: {r.stdout[4:500]}")
+
         # The kubelet's stop: SIGTERM, then SIGKILL after the grace period.
         grace = pod.get("terminationGracePeriodSeconds", 30)
         r = podman("stop", "-t", str(grace), name)
@@ -246,7 +276,7 @@ def main():
         # A clean stop ends with the final checkpoint (integrity/: written at every shutdown).
         if last.get("event", {}).get("action") != "checkpoint":
             fail(f"the last record after SIGTERM is not the final checkpoint: {json.dumps(last)[:500]}")
-        print(f"daemonset pod: PASS (caps {sc.get('capabilities', {}).get('add')}, exec seen, clean stop)")
+        print(f"daemonset pod: PASS (caps {sc.get('capabilities', {}).get('add')}, exec seen, probes 200, clean stop)")
         return 0
     finally:
         podman("rm", "-f", "-t", "0", name)

@@ -101,6 +101,8 @@ Command parse_command_line(int argc, const char *const *argv) {
                   "Watched path (repeatable): /exact, /dir/, */suffix; w: prefix = writes only");
   run->add_option("--watch-file", o.watch_file, "File of --watch entries, one per line");
   run->add_flag("--no-default-watch", o.no_default_watch, "Do not watch the default secrets");
+  run->add_option("--metrics-addr", o.metrics_addr,
+                  "Serve /metrics and /healthz on HOST:PORT ([V6]:PORT for IPv6); off disables");
   run->add_option("--config", o.config,
                   "Config file (YAML or JSON); environment KTRAIL_* and flags override it")
       ->envname("KTRAIL_CONFIG");

@@ -66,6 +66,8 @@ struct RunOptions {
   std::vector<std::string> watch;      // added to the defaults
   std::string watch_file;
   bool no_default_watch = false;
+  // Prometheus /metrics and /healthz (metrics/); loopback unless told otherwise; "off": none.
+  std::string metrics_addr = "127.0.0.1:9464";
   // Config file and record schema (README "Configuration file", "OCSF")
   std::string config;                 // --config FILE (or KTRAIL_CONFIG)
   std::string schema = "ecs";         // ecs | ocsf

@@ -15,6 +15,8 @@
 #include "ktrail/abi/events.h"
 #include "loader/loader.h"
 #include "loader/probe.h"
+#include "metrics/agent_metrics.h"
+#include "metrics/server.h"
 #include "pipeline/cap_summary.h"
 #include "pipeline/pipeline.h"
 #include "sinks/format.h"
@@ -86,6 +88,19 @@ int run_command(const RunOptions &o) {
     sinks.push_back(std::move(s));
   }
 
+  // Bound before anything loads, so a bad address fails fast. A taken default port only
+  // costs the metrics: tracing matters more (an explicit address must work).
+  std::unique_ptr<metrics::Server> metrics_server;
+  if (o.metrics_addr != "off") {
+    if (Status st = metrics::Server::listen(o.metrics_addr, metrics_server); !st) {
+      if (o.metrics_addr != RunOptions{}.metrics_addr || st.message.find("cannot listen") == std::string::npos) {
+        KLOG_ERROR("%s", st.message.c_str());
+        return st.code;
+      }
+      KLOG_WARN("%s; running without metrics", st.message.c_str());
+    }
+  }
+
   // No SA_RESTART: the signal must interrupt epoll so shutdown is prompt.
   struct sigaction sa {};
   sa.sa_handler = on_signal;
@@ -127,6 +142,8 @@ int run_command(const RunOptions &o) {
                                  ((w.flags & KTRAIL_WATCH_SUFFIX) ? "*" : "") + w.path);
     enricher.configure(eo);
   }
+  std::vector<const Sink *> output_list;
+  for (auto &s : sinks) output_list.push_back(s.get());
   Pipeline pipeline(host, enricher, std::move(sinks));
   pipeline.set_schema(schema);
   pipeline.set_notary(std::move(notary));
@@ -135,6 +152,24 @@ int run_command(const RunOptions &o) {
   if (!st) {
     KLOG_ERROR("%s", st.message.c_str());
     return st.code;
+  }
+  metrics::Registry registry;
+  metrics::AgentMetrics agent_metrics(registry);
+  // Stops serving before the loader and pipeline it reads from go away, on every return.
+  struct ServerStop {
+    metrics::Server *s;
+    ~ServerStop() { if (s) s->stop(); }
+  } server_stop{metrics_server.get()};
+  if (metrics_server) {
+    pipeline.add_observer(&agent_metrics);
+    agent_metrics.watch_loader(loader);
+    agent_metrics.watch_outputs(output_list);
+    metrics_server->route("/metrics", [&registry] {
+      return metrics::Response{200, metrics::kContentType, registry.render()};
+    });
+    metrics_server->route("/healthz", [&agent_metrics] { return agent_metrics.health(); });
+    metrics_server->start();
+    KLOG_INFO("metrics: http://%s/metrics and /healthz", metrics_server->address().c_str());
   }
   // Resumed: drops the previous agent reported are not reported again; the rest are.
   if (loader.resumed()) pipeline.set_drops_reported(loader.reported_drops());
@@ -187,10 +222,12 @@ int run_command(const RunOptions &o) {
       rc = KTRAIL_EXIT_RUNTIME;
       break;
     }
+    agent_metrics.heartbeat();
     uint64_t now = Clock::boot_now();
     if (now - last_stats >= 1000000000ull) {
       account();
       enricher.housekeeping();
+      agent_metrics.set_pending_events(enricher.sessions().pending_auths());
       last_stats = now;
     }
     if (now - last_sync >= 60000000000ull) {

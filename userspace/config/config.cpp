@@ -172,6 +172,7 @@ const std::vector<Key> &keys() {
       key("watch", &RunOptions::watch),
       key("watch_file", &RunOptions::watch_file),
       key("no_default_watch", &RunOptions::no_default_watch),
+      key("metrics_addr", &RunOptions::metrics_addr),
   };
   return k;
 }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "enrich/cache_stats.h"
+
 namespace ktrail {
 
 Enricher::Enricher(const std::string &proc_root, const std::string &etc)
@@ -61,6 +63,7 @@ void Enricher::enrich(Event &e) {
     procs_.upsert(e.proc.pid, std::move(info));
   } else if (e.proc.pid) {
     const ProcInfo *p = procs_.find(e.proc.pid);
+    g_process_cache.count(p != nullptr);
     ProcInfo fresh;
     if (!p && ProcTable::read_proc(proc_root_, e.proc.pid, fresh)) {
       procs_.upsert(e.proc.pid, std::move(fresh));

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -105,10 +106,13 @@ class FileSink : public Sink {
     buf_.append(line);
     buf_ += '\n';
     size_ += line.size() + 1;
+    buffered_records_++;
     return buf_.size() < kMaxBuffered || flush();
   }
   bool flush() override {
-    if (!f_) return buf_.clear(), false;
+    uint64_t n = buffered_records_;
+    buffered_records_ = 0;
+    if (!f_) return buf_.clear(), failed_.fetch_add(n, std::memory_order_relaxed), false;
     bool ok = fwrite(buf_.data(), 1, buf_.size(), f_) == buf_.size();
     buf_.clear();
     ok = fflush(f_) == 0 && ok;
@@ -117,7 +121,14 @@ class FileSink : public Sink {
       synced_ = size_;
     }
     if (!ok) clearerr(f_);
+    (ok ? written_ : failed_).fetch_add(n, std::memory_order_relaxed);
     return ok;
+  }
+  OutputStats stats() const override {
+    OutputStats s;
+    s.records_sent = written_.load(std::memory_order_relaxed);
+    s.failures = failed_.load(std::memory_order_relaxed);
+    return s;
   }
   std::string describe() const override { return name_; }
 
@@ -170,6 +181,8 @@ class FileSink : public Sink {
   FileRotation rot_;
   std::string buf_;
   uint64_t size_ = 0;
+  uint64_t buffered_records_ = 0;
+  std::atomic<uint64_t> written_{0}, failed_{0};  // records, counted when flushed
   uint64_t synced_ = 0;  // size_ at the last fsync (Fsync::Always)
 };
 

@@ -52,6 +52,20 @@ class SpoolingSink : public Sink {
   }
   bool flush() override { return static_cast<bool>(spool_->flush()); }
   std::string describe() const override { return name_; }
+  OutputStats stats() const override {
+    const auto &ss = sender_->stats();
+    OutputStats o;
+    o.network = true;
+    o.records_sent = ss.sent.load();
+    o.failures = ss.failures.load();
+    o.records_retried = ss.retried.load();
+    o.connects = ss.connects.load();
+    o.sender_running = ss.running.load();
+    o.connected = ss.connected.load();
+    o.spool_bytes = spool_->disk_bytes();
+    o.spool_oldest_age_seconds = spool_->oldest_pending_age();
+    return o;
+  }
   bool take_loss(uint64_t &count, uint64_t &first, uint64_t &last) override {
     delivery::SpoolLoss l = spool_->take_loss();
     count = l.count;
