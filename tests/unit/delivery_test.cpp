@@ -137,5 +137,62 @@ TEST(Sender, RetriesThenDeliversEverythingInOrderAndAcks) {
   EXPECT_GE(sender.stats().failures.load(), 5u);
 }
 
+
+// Takes every send, confirms nothing until the second batch, then drops the connection once:
+// the two unconfirmed batches go again.
+class DroppingProtocol : public delivery::Protocol {
+ public:
+  Status connect() override { return Status::ok(); }
+  void disconnect() override {}
+  Status send(const std::vector<delivery::SpoolRecord> &batch) override {
+    std::lock_guard<std::mutex> lk(mu);
+    for (auto &r : batch) received.push_back(r.sequence);
+    upto = batch.back().next;
+    return Status::ok();
+  }
+  Status confirmed(uint64_t &u) override {
+    std::lock_guard<std::mutex> lk(mu);
+    if (!dropped) {
+      if (received.size() < 10) return Status::ok();
+      dropped = true;
+      return Status::error(1, "the collector closed the connection");
+    }
+    u = upto;
+    return Status::ok();
+  }
+  std::string describe() const override { return "dropping"; }
+  std::mutex mu;
+  bool dropped = false;
+  uint64_t upto = 0;
+  std::vector<uint64_t> received;
+};
+
+TEST(Sender, CountsWhatItResendsAfterAReconnect) {
+  test::TempDir t;
+  std::unique_ptr<delivery::Spool> spool;
+  ASSERT_TRUE(delivery::Spool::open(t.path(), {}, spool));
+  for (uint64_t i = 1; i <= 20; i++) ASSERT_TRUE(spool->append(i, "r" + std::to_string(i)));
+  ASSERT_TRUE(spool->flush());
+  auto proto = std::make_unique<DroppingProtocol>();
+  DroppingProtocol *p = proto.get();
+  delivery::SenderOptions so;
+  so.backoff_min_ms = 1;
+  so.backoff_max_ms = 1;
+  so.batch_records = 5;
+  delivery::Sender sender(*spool, std::move(proto), so);
+  sender.start();
+  ASSERT_TRUE(sender.drain(10000));
+  sender.stop();
+  std::lock_guard<std::mutex> lk(p->mu);
+  std::vector<uint64_t> want;
+  for (uint64_t i = 1; i <= 10; i++) want.push_back(i);
+  for (uint64_t i = 1; i <= 20; i++) want.push_back(i);
+  EXPECT_EQ(p->received, want);
+  // Exactly the records the collector got twice; the first send of each is not counted.
+  EXPECT_EQ(sender.stats().resent.load(), 10u);
+  EXPECT_EQ(sender.stats().sent.load(), 30u);
+  EXPECT_EQ(sender.stats().connects.load(), 2u);
+}
+
 }  // namespace
 }  // namespace ktrail

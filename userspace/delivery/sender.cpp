@@ -59,6 +59,9 @@ void Sender::run() {
   int attempt = 0;
   bool connected = false;
   uint64_t sent = spool_.acked();
+  // End of everything handed to the protocol so far, whether or not that send succeeded: a
+  // failed send may still have delivered part of its batch.
+  uint64_t attempted = sent;
   std::vector<SpoolRecord> batch;
   std::string last_error;
   auto failed = [&](const Status &st) {
@@ -88,6 +91,10 @@ void Sender::run() {
       continue;
     }
     if (!batch.empty()) {
+      if (batch.front().offset < attempted)
+        stats_.resent += std::count_if(batch.begin(), batch.end(),
+                                       [&](const SpoolRecord &r) { return r.offset < attempted; });
+      attempted = std::max(attempted, batch.back().next);
       if (Status st = proto_->send(batch); !st) {
         failed(st);
         continue;

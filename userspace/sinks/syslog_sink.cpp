@@ -102,6 +102,14 @@ class SpoolingSink : public Sink {
     // A short grace period to deliver the last records; whatever is left waits in the spool.
     sender_->drain(2000);
     sender_->stop();
+    const delivery::SenderStats &st = sender_->stats();
+    KLOG_INFO("%s: %llu records sent, %llu of them again after a failure (possible duplicates), "
+              "%llu connections, %llu failures; %llu bytes wait in the spool",
+              name_.c_str(), static_cast<unsigned long long>(st.sent.load()),
+              static_cast<unsigned long long>(st.resent.load()),
+              static_cast<unsigned long long>(st.connects.load()),
+              static_cast<unsigned long long>(st.failures.load()),
+              static_cast<unsigned long long>(spool_->end() - spool_->acked()));
   }
   Format format() const override { return Format::Json; }
   bool write(const std::string &line) override { return write_record(0, line); }
