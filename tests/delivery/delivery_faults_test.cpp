@@ -364,6 +364,9 @@ TEST_F(DeliveryFaults, AgentKilledMidStreamLosesNothingThatReachedTheSpool) {
   EXPECT_TRUE(contiguous(run1) && *run1.begin() == 1 && *run1.rbegin() == resumed)
       << "run 1 has undeclared gaps: " << run1.size() << " sequences in 1.." << resumed;
   EXPECT_TRUE(contiguous(trail2.seqs) && *trail2.seqs.begin() == resumed + 1);
+  std::cout << "[ info ] run 1: " << trail1.seqs.size() << " in its file, " << spooled.size() << " in its spool ("
+            << pending << " unconfirmed), sealed up to " << resumed << "; run 2: " << trail2.seqs.size()
+            << "; duplicates received: " << got.duplicates() << "\n";
 }
 
 // Issue 9: "fill the spool: a lost event with the right range".
@@ -404,6 +407,8 @@ TEST_F(DeliveryFaults, FullSpoolReportsExactlyTheSequencesItDropped) {
   EXPECT_EQ(absent, declared) << absent.size() << " missing, " << declared.size() << " reported lost";
   EXPECT_GT(got.seqs.size(), 0u);
   EXPECT_TRUE(missing(got.seqs, trail.seqs).empty());
+  std::cout << "[ info ] " << trail.seqs.size() << " records, " << trail.lost("spool").size() << " lost events declaring "
+            << declared.size() << ", " << got.seqs.size() << " delivered\n";
 }
 
 // Issue 9: "a TLS collector with a wrong CA is refused, with a clear error". The records wait
@@ -496,7 +501,10 @@ TEST_F(DeliveryFaults, StalledCollectorNeverSlowsTheKernelSideConsumer) {
   EXPECT_TRUE(trail.lost("kernel").empty()) << trail.lost("kernel").front()->dump();
   EXPECT_TRUE(trail.lost("perf_buffer").empty());
   // The collector really stalled: it holds far fewer records than were emitted.
-  EXPECT_LT(read_records(r->out()).seqs.size(), before + trail.seqs.size() / 2);
+  size_t stalled_at = read_records(r->out()).seqs.size();
+  EXPECT_LT(stalled_at, before + trail.seqs.size() / 2);
+  std::cout << "[ info ] " << pids.size() << " execs in 6 s, " << trail.seqs.size() << " records emitted, "
+            << stalled_at << " at the stalled collector\n";
 
   r->resume();
   EXPECT_TRUE(eventually(60s, [&] { return missing(trail.seqs, read_records(r->out()).seqs).empty(); }))
