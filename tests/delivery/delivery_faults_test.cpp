@@ -306,7 +306,12 @@ TEST_F(DeliveryFaults, AgentKilledMidStreamLosesNothingThatReachedTheSpool) {
   Agent first;
   ASSERT_NO_FATAL_FAILURE(first.start(agent_args(tcp_url_, t_ / "trail1.ndjson"), t_ / "agent1.stderr"));
   ASSERT_TRUE(eventually(20s, [&] { return read_records(r->out()).seqs.size() >= 200; }));
+  // A backlog at the moment of the kill: with the collector gone, records pile up in the spool
+  // (a paused one would not do: loopback TCP buffers hold megabytes).
+  r->stop();
+  std::this_thread::sleep_for(2s);
   first.kill9();
+  r->start(port_);
 
   // What the dead agent left in its spool, acknowledged or not.
   std::set<uint64_t> spooled;
@@ -326,6 +331,11 @@ TEST_F(DeliveryFaults, AgentKilledMidStreamLosesNothingThatReachedTheSpool) {
   // record the file: output got is in the spool too.
   for (uint64_t s : trail1.seqs)
     if (s >= *spooled.begin()) ASSERT_TRUE(spooled.count(s)) << "record " << s << " is in the file, not the spool";
+
+  // What the collector got from the first run.
+  std::set<uint64_t> before_restart = read_records(r->out()).seqs;
+  auto backlog = missing(spooled, before_restart);
+  ASSERT_GT(backlog.size(), 50u) << "no backlog: the restart would prove nothing";
 
   Agent second;
   ASSERT_NO_FATAL_FAILURE(second.start(agent_args(tcp_url_, t_ / "trail2.ndjson"), t_ / "agent2.stderr"));
@@ -366,7 +376,8 @@ TEST_F(DeliveryFaults, AgentKilledMidStreamLosesNothingThatReachedTheSpool) {
   EXPECT_TRUE(contiguous(trail2.seqs) && *trail2.seqs.begin() == resumed + 1);
   std::cout << "[ info ] run 1: " << trail1.seqs.size() << " in its file, " << spooled.size() << " in its spool ("
             << pending << " unconfirmed), sealed up to " << resumed << "; run 2: " << trail2.seqs.size()
-            << "; duplicates received: " << got.duplicates() << "\n";
+            << "; duplicates received: " << got.duplicates()
+            << "; backlog replayed after the restart: " << backlog.size() << "\n";
 }
 
 // Issue 9: "fill the spool: a lost event with the right range".
