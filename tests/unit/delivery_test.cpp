@@ -63,6 +63,10 @@ TEST(SyslogMessage, IsRfc5424WithTheRecordTimestamp) {
   std::string lost = R"({"@timestamp":"2024-05-01T10:00:00Z","event":{"kind":"lost"}})";
   EXPECT_EQ(syslog_message(lost, "a b", 1, 4).substr(0, 5), "<36>1");  // auth.warning
   EXPECT_NE(syslog_message(lost, "a b", 1, 4).find(" a_b ktrail "), std::string::npos);
+  // As the formatter writes a lost record: the action, not the kind, says so.
+  std::string real_lost = R"({"@timestamp":"2024-05-01T10:00:00Z","event":{"kind":"event","category":["host"],)"
+                          R"("type":["info"],"action":"lost","outcome":"success","sequence":9},"ktrail":{}})";
+  EXPECT_EQ(syslog_message(real_lost, "h", 1, 10).substr(0, 5), "<84>1");
 }
 
 TEST(Backoff, GrowsExponentiallyUpToTheCapWithJitter) {

@@ -240,8 +240,15 @@ std::string syslog_message(const std::string &json, const std::string &hostname,
     size_t end = json.find('"', kTs.size());
     if (end != std::string::npos) ts = std::string_view(json).substr(kTs.size(), end - kTs.size());
   }
-  int severity = json.find("\"kind\":\"lost\"") != std::string::npos ||
-                         json.find("\"action\":\"lost\"") != std::string::npos
+  // Only the event object is searched (up to its first '}', past the action): the whole record
+  // has a quote every few bytes, and this runs for every record.
+  std::string_view ev = json;
+  if (size_t at = ev.find("\"event\":{"); at != std::string_view::npos) {
+    ev.remove_prefix(at);
+    ev = ev.substr(0, ev.find('}'));
+  }
+  int severity = ev.find("\"kind\":\"lost\"") != std::string_view::npos ||
+                         ev.find("\"action\":\"lost\"") != std::string_view::npos
                      ? 4
                      : 5;
   std::string host = hostname.empty() ? "-" : hostname.substr(0, 255);
