@@ -1,7 +1,14 @@
-// Network output pieces that need no network: syslog URLs and message format, backoff, and the
-// sender's retry/resend/ack logic against a scripted protocol.
+// Network output pieces that need no collector: syslog URLs and message format, backoff, the
+// sender's retry/resend/ack logic against a scripted protocol, and TCP confirmation against a
+// loopback listener that never reads.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -196,6 +203,51 @@ TEST(Sender, CountsWhatItResendsAfterAReconnect) {
   EXPECT_EQ(sender.stats().resent.load(), 10u);
   EXPECT_EQ(sender.stats().sent.load(), 30u);
   EXPECT_EQ(sender.stats().connects.load(), 2u);
+}
+
+// A collector whose window is full (it stopped reading) still acknowledged the first batch at
+// the TCP level: that batch is confirmed (the cursor moves past it) although the send queue
+// never empties, and the unacknowledged second batch is not.
+TEST(SyslogTcp, ConfirmsEachBatchTheCollectorAcknowledgedWhileTheQueueIsNeverEmpty) {
+  test::TempDir t;
+  int srv = socket(AF_INET, SOCK_STREAM, 0);
+  int small = 4096;  // inherited by the accepted connection: a window of a few KiB
+  setsockopt(srv, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(srv, reinterpret_cast<sockaddr *>(&a), sizeof(a)), 0);
+  ASSERT_EQ(listen(srv, 4), 0);  // never accepted, never read: the kernel still takes a window
+  socklen_t len = sizeof(a);
+  getsockname(srv, reinterpret_cast<sockaddr *>(&a), &len);
+  DeliveryOptions d;
+  d.spool_dir = t / "spool";
+  d.hostname = "h";
+  std::unique_ptr<Sink> sink;
+  ASSERT_TRUE(make_sink("syslog+tcp://127.0.0.1:" + std::to_string(ntohs(a.sin_port)), Format::Json, sink, {}, d));
+  std::string record = R"({"@timestamp":"2024-05-01T10:00:00Z","event":{"sequence":1},"pad":")" +
+                       std::string(1000, 'x') + "\"}";
+  ASSERT_TRUE(sink->write_record(1, record));
+  ASSERT_TRUE(sink->flush());
+  const uint64_t first_end = 16 + syslog_message(record, "h", getpid(), 10).size();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  for (uint64_t i = 2; i <= 13; i++) ASSERT_TRUE(sink->write_record(i, record));
+  ASSERT_TRUE(sink->flush());
+  std::string cursor_path = t / ("spool/syslog_tcp___127.0.0.1_" + std::to_string(ntohs(a.sin_port)) + "/cursor");
+  auto cursor = [&] {
+    uint64_t v = 0;
+    std::ifstream f(cursor_path, std::ios::binary);
+    unsigned char b[8] = {};
+    if (f.read(reinterpret_cast<char *>(b), 8))
+      for (int i = 7; i >= 0; i--) v = (v << 8) | b[i];
+    return v;
+  };
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(4);
+  while (cursor() == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(cursor(), first_end);
+  sink.reset();
+  close(srv);
 }
 
 }  // namespace
