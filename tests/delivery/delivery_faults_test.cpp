@@ -89,6 +89,19 @@ std::string head(const std::vector<uint64_t> &v) {
   return v.size() > 20 ? s + "..." : s;
 }
 
+// Each sequence where it first arrived: resends come from the cursor in spool order, so
+// apart from duplicates the collector sees records in sequence order.
+bool first_arrivals_in_order(const Records &r) {
+  std::set<uint64_t> seen;
+  uint64_t last = 0;
+  for (uint64_t s : r.order) {
+    if (!seen.insert(s).second) continue;
+    if (s < last) return false;
+    last = s;
+  }
+  return true;
+}
+
 bool contiguous(const std::set<uint64_t> &s) {
   return !s.empty() && *s.rbegin() - *s.begin() + 1 == s.size();
 }
@@ -287,6 +300,7 @@ TEST_F(DeliveryFaults, CollectorDownThirtySecondsUnderLoadEverySequenceArrives) 
   auto gap = missing(trail.seqs, got.seqs);
   EXPECT_TRUE(gap.empty()) << gap.size() << " of " << trail.seqs.size() << " never arrived: " << head(gap);
   EXPECT_TRUE(missing(got.seqs, trail.seqs).empty()) << "the collector has records the agent never emitted";
+  EXPECT_TRUE(first_arrivals_in_order(got));
   // Duplicates are possible (records the collector took in its last second were not yet
   // confirmed) and bounded by what the agent says it sent again.
   uint64_t resent = resent_reported(agent.err(), tcp_url_);
@@ -353,6 +367,7 @@ TEST_F(DeliveryFaults, AgentKilledMidStreamLosesNothingThatReachedTheSpool) {
   gap = missing(want, got.seqs);
   EXPECT_TRUE(gap.empty()) << gap.size() << " records never arrived: " << head(gap);
   EXPECT_EQ(replayed_reported(second.err()), pending) << second.err();
+  EXPECT_TRUE(first_arrivals_in_order(got)) << "the spooled backlog must go before the new run's records";
   EXPECT_LE(got.duplicates(), pending + resent_reported(second.err(), tcp_url_));
 
   // The chain continues: the second run starts right after the last sequence the first one
@@ -380,18 +395,28 @@ TEST_F(DeliveryFaults, AgentKilledMidStreamLosesNothingThatReachedTheSpool) {
             << "; backlog replayed after the restart: " << backlog.size() << "\n";
 }
 
-// Issue 9: "fill the spool: a lost event with the right range".
+// Issue 9: "fill the spool: a lost event with the right range". Every eviction happens while
+// the collector is down (run 1 stops before it comes back), so the report must be exact; run 2
+// (same spool, chain and output, a larger spool) then delivers what was kept. A collector that
+// returns to a full spool can see records that were evicted while in flight: those are reported
+// lost too (an upper bound, README), so exactness is only asserted here.
 TEST_F(DeliveryFaults, FullSpoolReportsExactlyTheSequencesItDropped) {
   auto r = collector(test::imtcp_input(port_));  // not started: everything spools
-  Agent agent;
-  ASSERT_NO_FATAL_FAILURE(agent.start(agent_args(tcp_url_, t_ / "trail.ndjson", {"--spool-max-bytes", "65536"}),
-                                      t_ / "agent.stderr"));
   ExecLoad load(150);
-  load.start();
-  ASSERT_TRUE(eventually(20s, [&] { return read_records(t_ / "trail.ndjson").lost("spool").size() >= 3; }))
-      << "no spool loss reported:\n" << agent.err();
-  load.stop();
+  {
+    Agent agent;
+    ASSERT_NO_FATAL_FAILURE(agent.start(agent_args(tcp_url_, t_ / "trail.ndjson", {"--spool-max-bytes", "65536"}),
+                                        t_ / "agent1.stderr"));
+    load.start();
+    ASSERT_TRUE(eventually(20s, [&] { return read_records(t_ / "trail.ndjson").lost("spool").size() >= 3; }))
+        << "no spool loss reported:\n" << agent.err();
+    load.stop();
+    ASSERT_EQ(agent.stop(), 0) << agent.err();
+  }
   r->start(port_);
+  Agent agent;
+  ASSERT_NO_FATAL_FAILURE(agent.start(agent_args(tcp_url_, t_ / "trail.ndjson", {"--spool-max-bytes", "67108864"}),
+                                      t_ / "agent2.stderr"));
   ASSERT_TRUE(eventually(40s, [&] {
     auto trail = read_records(t_ / "trail.ndjson");
     return read_records(r->out()).seqs.count(*trail.seqs.rbegin()) == 1;
@@ -418,6 +443,7 @@ TEST_F(DeliveryFaults, FullSpoolReportsExactlyTheSequencesItDropped) {
   EXPECT_EQ(absent, declared) << absent.size() << " missing, " << declared.size() << " reported lost";
   EXPECT_GT(got.seqs.size(), 0u);
   EXPECT_TRUE(missing(got.seqs, trail.seqs).empty());
+  EXPECT_TRUE(first_arrivals_in_order(got));
   std::cout << "[ info ] " << trail.seqs.size() << " records, " << trail.lost("spool").size() << " lost events declaring "
             << declared.size() << ", " << got.seqs.size() << " delivered\n";
 }
@@ -474,12 +500,8 @@ TEST_F(DeliveryFaults, WrongCaIsRefusedRecordsStaySpooledThenGoWithTheRightCa) {
   EXPECT_EQ(replayed_reported(right.err()), trail1.seqs.size());
   // Spooled records first, then the new run's, each in order.
   Records got = read_records(r->out());
-  std::vector<uint64_t> first_seen;
-  std::set<uint64_t> seen;
-  for (uint64_t s : got.order)
-    if (seen.insert(s).second) first_seen.push_back(s);
-  EXPECT_TRUE(std::is_sorted(first_seen.begin(), first_seen.end()));
-  EXPECT_EQ(first_seen.size(), trail1.seqs.size() + trail2.seqs.size());
+  EXPECT_TRUE(first_arrivals_in_order(got));
+  EXPECT_EQ(got.seqs.size(), trail1.seqs.size() + trail2.seqs.size());
 }
 
 // Issue 9: "a slow collector never blocks the kernel-side consumer". rsyslog is stopped with
