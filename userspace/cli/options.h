@@ -1,5 +1,6 @@
 // Command-line model and parser (CLI11). Kept apart from main() so tests can parse.
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,16 @@
 #include "sinks/sink.h"
 
 namespace ktrail {
+
+// Settings of one output from the config file (README "Configuration file"); unset: the
+// global --file-* / --spool-* value.
+struct OutputSettings {
+  std::optional<uint64_t> file_max_bytes;
+  std::optional<unsigned> file_max_files;
+  std::optional<std::string> file_fsync;
+  std::optional<uint64_t> spool_max_bytes;
+  std::optional<bool> spool_fsync;
+};
 
 struct RunOptions {
   std::string format = "auto";  // auto | json | table
@@ -55,6 +66,11 @@ struct RunOptions {
   std::vector<std::string> watch;      // added to the defaults
   std::string watch_file;
   bool no_default_watch = false;
+  // Config file and record schema (README "Configuration file", "OCSF")
+  std::string config;                 // --config FILE (or KTRAIL_CONFIG)
+  std::string schema = "ecs";         // ecs | ocsf
+  std::string file_fsync = "rotate";  // never | rotate | always
+  std::vector<OutputSettings> output_settings;  // index-aligned with outputs; may be shorter
 };
 
 // Which event classes reach the outputs (the kernel may trace more: ssh needs exec and exit).

@@ -65,12 +65,20 @@ int run_command(const RunOptions &o) {
   Format fmt = resolve_format(o.format, isatty(STDOUT_FILENO));
   std::vector<std::unique_ptr<Sink>> sinks;
   std::vector<std::string> outs = o.outputs.empty() ? std::vector<std::string>{"stdout"} : o.outputs;
-  const FileRotation rotation{o.file_max_bytes, o.file_max_files};
-  for (const auto &spec : outs) {
+  for (size_t i = 0; i < outs.size(); i++) {
+    const std::string &spec = outs[i];
     std::unique_ptr<Sink> s;
+    // Per-output settings from the config file override the global flags.
+    const OutputSettings per = i < o.output_settings.size() ? o.output_settings[i] : OutputSettings{};
+    const std::string fsync = per.file_fsync.value_or(o.file_fsync);
+    FileRotation rotation{per.file_max_bytes.value_or(o.file_max_bytes), per.file_max_files.value_or(o.file_max_files)};
+    rotation.fsync = fsync == "never"    ? FileRotation::Fsync::Never
+                     : fsync == "always" ? FileRotation::Fsync::Always
+                                         : FileRotation::Fsync::Rotate;
     DeliveryOptions delivery;
     delivery.spool_dir = o.spool_dir;
-    delivery.spool_max_bytes = o.spool_max_bytes;
+    delivery.spool_max_bytes = per.spool_max_bytes.value_or(o.spool_max_bytes);
+    delivery.spool_fsync = per.spool_fsync.value_or(delivery.spool_fsync);
     if (Status st = make_sink(spec, fmt, s, rotation, delivery); !st) {
       KLOG_ERROR("%s", st.message.c_str());
       return st.code;
@@ -86,7 +94,9 @@ int run_command(const RunOptions &o) {
   signal(SIGPIPE, SIG_IGN);
 
   const HostInfo host = HostInfo::detect();
+  const Schema schema = o.schema == "ocsf" ? Schema::Ocsf : Schema::Ecs;
   NotaryConfig nc;
+  nc.schema = schema;
   nc.state_path = o.chain_state == "none" ? "" : o.chain_state;
   nc.signing_key_path = o.signing_key;
   nc.checkpoint_records = o.checkpoint_records;
@@ -118,6 +128,7 @@ int run_command(const RunOptions &o) {
     enricher.configure(eo);
   }
   Pipeline pipeline(host, enricher, std::move(sinks));
+  pipeline.set_schema(schema);
   pipeline.set_notary(std::move(notary));
   Loader loader;
   Status st = loader.start(lc, [&](const void *d, size_t n) { pipeline.on_record(d, n); });

@@ -49,7 +49,9 @@ void Enricher::enrich(Event &e) {
     info.start_boot_ns = e.proc.start_boot_ns;
     info.pid_ns = e.proc.pid_ns;
     uint64_t st;
-    if (!ProcTable::read_stat(proc_root_, e.proc.pid, st, info.sid)) {
+    if (e.sid) {
+      info.sid = e.sid;
+    } else if (!ProcTable::read_stat(proc_root_, e.proc.pid, st, info.sid)) {
       // Gone already: exec keeps the session, and a fork inherits its parent's.
       const ProcInfo *prev = procs_.find(e.proc.pid);
       if (!prev) prev = procs_.find(e.proc.ppid);

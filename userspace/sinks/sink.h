@@ -40,6 +40,9 @@ class Sink {
 struct FileRotation {
   uint64_t max_bytes = 0;  // 0: never rotate
   unsigned max_files = 9;  // rotated files kept
+  // When records reach the disk: Never (the kernel decides), Rotate (a rotated file is made
+  // durable before the next opens), Always (fsync at every flush, ~every --drain-ms).
+  enum class Fsync { Never, Rotate, Always } fsync = Fsync::Rotate;
 };
 
 // Network outputs (syslog+tcp://, syslog+tls://, syslog+udp://): each spools to

@@ -11,7 +11,9 @@
 #include <map>
 
 #include "common/log.h"
+#include "delivery/relp.h"
 #include "delivery/sender.h"
+#include "sinks/format.h"
 #include "delivery/spool.h"
 
 namespace ktrail {
@@ -169,8 +171,11 @@ bool parse_syslog_url(const std::string &url, SyslogTarget &out, std::string &er
   if (scheme == "syslog+tcp") t.peer.proto = Proto::Tcp, t.peer.port = 514;
   else if (scheme == "syslog+udp") t.peer.proto = Proto::Udp, t.peer.port = 514;
   else if (scheme == "syslog+tls") t.peer.proto = Proto::Tls, t.peer.port = 6514;
+  else if (scheme == "syslog+relp") t.peer.proto = Proto::Tcp, t.peer.port = 2514, t.relp = true;
+  else if (scheme == "syslog+relp+tls") t.peer.proto = Proto::Tls, t.peer.port = 2514, t.relp = true;
   else {
-    err = "unknown output scheme '" + scheme + "' (expected syslog+tcp, syslog+tls or syslog+udp)";
+    err = "unknown output scheme '" + scheme +
+          "' (expected syslog+tcp, syslog+tls, syslog+udp, syslog+relp or syslog+relp+tls)";
     return false;
   }
   std::string rest = sep == std::string::npos ? "" : url.substr(sep + 3);
@@ -211,9 +216,13 @@ bool parse_syslog_url(const std::string &url, SyslogTarget &out, std::string &er
     query = amp == std::string::npos ? "" : query.substr(amp + 1);
     size_t eq = kv.find('=');
     std::string k = kv.substr(0, eq), v = eq == std::string::npos ? "" : kv.substr(eq + 1);
-    bool tls_only = k == "ca" || k == "cert" || k == "key";
+    bool tls_only = k == "ca" || k == "cert" || k == "key" || k == "peer";
     if (tls_only && t.peer.proto != Proto::Tls) {
-      err = scheme + " output: parameter '" + k + "' only applies to syslog+tls";
+      err = scheme + " output: parameter '" + k + "' only applies to syslog+tls and syslog+relp+tls";
+      return false;
+    }
+    if ((k == "window" || k == "peer") && !t.relp) {
+      err = scheme + " output: parameter '" + k + "' only applies to syslog+relp and syslog+relp+tls";
       return false;
     }
     if (v.empty()) {
@@ -223,7 +232,17 @@ bool parse_syslog_url(const std::string &url, SyslogTarget &out, std::string &er
     if (k == "ca") t.peer.tls.ca_file = v;
     else if (k == "cert") t.peer.tls.cert_file = v;
     else if (k == "key") t.peer.tls.key_file = v;
-    else if (k == "facility") {
+    else if (k == "peer") t.relp_peer = v;
+    else if (k == "window") {
+      // librelp silently replaces a window below 2 with its default, which would break the
+      // acknowledgement arithmetic in delivery/relp.h.
+      if (v.size() > 4 || v.find_first_not_of("0123456789") != std::string::npos || std::stoi(v) < 2 ||
+          std::stoi(v) > 1024) {
+        err = scheme + " output: window '" + v + "' is not a number from 2 to 1024";
+        return false;
+      }
+      t.relp_window = std::stoi(v);
+    }    else if (k == "facility") {
       auto it = facilities().find(v);
       if (it == facilities().end()) {
         err = scheme + " output: unknown facility '" + v + "'";
@@ -231,12 +250,19 @@ bool parse_syslog_url(const std::string &url, SyslogTarget &out, std::string &er
       }
       t.facility = it->second;
     } else {
-      err = scheme + " output: unknown parameter '" + k + "' (expected ca, cert, key or facility)";
+      err = scheme + " output: unknown parameter '" + k + "' (expected ca, cert, key, facility" +
+            (t.relp ? std::string(", window or peer)") : std::string(")"));
       return false;
     }
   }
   if (t.peer.tls.cert_file.empty() != t.peer.tls.key_file.empty()) {
     err = scheme + " output: mutual TLS needs both cert= and key=";
+    return false;
+  }
+  if (t.relp && t.peer.proto == Proto::Tls &&
+      (t.peer.tls.ca_file.empty() || t.peer.tls.cert_file.empty())) {
+    err = scheme + " output needs ca=, cert= and key=: librelp verifies the server certificate only "
+                   "when the client presents one of its own";
     return false;
   }
   bool v6 = host.find(':') != std::string::npos;
@@ -246,22 +272,16 @@ bool parse_syslog_url(const std::string &url, SyslogTarget &out, std::string &er
 }
 
 std::string syslog_message(const std::string &json, const std::string &hostname, int pid, int facility) {
-  // The formatter writes @timestamp first, as RFC 3339 UTC: exactly RFC 5424's TIMESTAMP.
-  constexpr std::string_view kTs = "{\"@timestamp\":\"";
-  std::string_view ts = "-";
-  if (json.compare(0, kTs.size(), kTs) == 0) {
-    size_t end = json.find('"', kTs.size());
-    if (end != std::string::npos) ts = std::string_view(json).substr(kTs.size(), end - kTs.size());
-  }
-  // Only the event object is searched (up to its first '}', past the action): the whole record
-  // has a quote every few bytes, and this runs for every record.
-  std::string_view ev = json;
-  if (size_t at = ev.find("\"event\":{"); at != std::string_view::npos) {
-    ev.remove_prefix(at);
-    ev = ev.substr(0, ev.find('}'));
-  }
-  int severity = ev.find("\"kind\":\"lost\"") != std::string_view::npos ||
-                         ev.find("\"action\":\"lost\"") != std::string_view::npos
+  // The record's time (ECS @timestamp, OCSF time) as RFC 3339 UTC: RFC 5424's TIMESTAMP.
+  std::string ts = record_timestamp(json);
+  if (ts.empty()) ts = "-";
+  // Only the head is searched: the kind of record (ECS event.action, OCSF metadata.event_code)
+  // is written in its first few hundred bytes, and the whole record has a quote every few
+  // bytes, for every record.
+  std::string_view head = std::string_view(json).substr(0, 512);
+  int severity = head.find("\"kind\":\"lost\"") != std::string_view::npos ||
+                         head.find("\"action\":\"lost\"") != std::string_view::npos ||
+                         head.find("\"event_code\":\"lost\"") != std::string_view::npos
                      ? 4
                      : 5;
   std::string host = hostname.empty() ? "-" : hostname.substr(0, 255);
@@ -286,6 +306,10 @@ Status make_network_sink(const std::string &spec, const DeliveryOptions &opt, st
   SyslogTarget t;
   std::string err;
   if (!parse_syslog_url(spec, t, err)) return Status::error(KTRAIL_EXIT_USAGE, err);
+  if (t.relp && !delivery::make_relp_protocol)
+    return Status::error(KTRAIL_EXIT_USAGE, t.name + ": this ktrail binary has no RELP support (ktrail-static is "
+                                            "linked without librelp, which needs GnuTLS); use the dynamically "
+                                            "linked ktrail for syslog+relp outputs");
   std::string sub = t.name;
   for (char &c : sub)
     if (!isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-') c = '_';
@@ -310,8 +334,22 @@ Status make_network_sink(const std::string &spec, const DeliveryOptions &opt, st
   }
   int facility = t.facility;
   std::string name = t.name;
-  out = std::make_unique<SpoolingSink>(name, std::move(spool), std::make_unique<SyslogProtocol>(std::move(t)),
-                                       hostname, facility);
+  std::unique_ptr<delivery::Protocol> proto;
+  if (t.relp) {
+    delivery::RelpTarget r;
+    r.host = t.peer.host;
+    r.port = t.peer.port;
+    r.tls = t.peer.proto == Proto::Tls;
+    r.tls_files = t.peer.tls;
+    r.peer_name = t.relp_peer;
+    r.window = t.relp_window;
+    r.timeout_ms = t.peer.timeout_ms;
+    r.name = t.name;
+    if (Status st = delivery::make_relp_protocol(r, proto); !st) return Status::error(st.code, t.name + ": " + st.message);
+  } else {
+    proto = std::make_unique<SyslogProtocol>(std::move(t));
+  }
+  out = std::make_unique<SpoolingSink>(name, std::move(spool), std::move(proto), hostname, facility);
   return Status::ok();
 }
 
