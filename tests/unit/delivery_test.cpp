@@ -14,6 +14,8 @@
 
 #include "delivery/sender.h"
 #include "delivery/spool.h"
+#include "sinks/format.h"
+#include "sinks/ocsf.h"
 #include "sinks/sink.h"
 #include "sinks/syslog_sink.h"
 #include "temp_dir.h"
@@ -139,6 +141,33 @@ TEST(SyslogMessage, IsRfc5424WithTheRecordTimestamp) {
   std::string real_lost = R"({"@timestamp":"2024-05-01T10:00:00Z","event":{"kind":"event","category":["host"],)"
                           R"("type":["info"],"action":"lost","outcome":"success","sequence":9},"ktrail":{}})";
   EXPECT_EQ(syslog_message(real_lost, "h", 1, 10).substr(0, 5), "<84>1");
+}
+
+// The severity is looked up in the record's head only: it must be there in both schemas, as
+// the real formatters write them (a long host name and OS fields included).
+TEST(SyslogMessage, LostRecordsAreWarningsInBothSchemas) {
+  HostInfo host{std::string(200, 'h'), std::string(32, 'f')};
+  host.os_name = "Debian GNU/Linux";
+  Event lost;
+  lost.kind = EventKind::Lost;
+  lost.sequence = 7;
+  lost.lost_hook = "syslog+tcp://collector.example:514";
+  lost.lost_source = "spool";
+  lost.lost_count = 3;
+  lost.lost_first_sequence = 1;
+  lost.lost_last_sequence = 3;
+  Event exec;
+  exec.kind = EventKind::Exec;
+  exec.sequence = 8;
+  std::string ecs_lost, ocsf_lost, ecs_exec, ocsf_exec;
+  format_json(lost, host, ecs_lost);
+  format_ocsf(lost, host, ocsf_lost);
+  format_json(exec, host, ecs_exec);
+  format_ocsf(exec, host, ocsf_exec);
+  EXPECT_EQ(syslog_message(ecs_lost, "h", 1, 10).substr(0, 5), "<84>1");
+  EXPECT_EQ(syslog_message(ocsf_lost, "h", 1, 10).substr(0, 5), "<84>1");
+  EXPECT_EQ(syslog_message(ecs_exec, "h", 1, 10).substr(0, 5), "<85>1");
+  EXPECT_EQ(syslog_message(ocsf_exec, "h", 1, 10).substr(0, 5), "<85>1");
 }
 
 TEST(Backoff, GrowsExponentiallyUpToTheCapWithJitter) {
