@@ -41,6 +41,14 @@ class SpoolingSink : public Sink {
     // A short grace period to deliver the last records; whatever is left waits in the spool.
     sender_->drain(2000);
     sender_->stop();
+    const delivery::SenderStats &st = sender_->stats();
+    KLOG_INFO("%s: %llu records sent, %llu of them again after a failure (possible duplicates), "
+              "%llu connections, %llu failures; %llu bytes wait in the spool",
+              name_.c_str(), static_cast<unsigned long long>(st.sent.load()),
+              static_cast<unsigned long long>(st.resent.load()),
+              static_cast<unsigned long long>(st.connects.load()),
+              static_cast<unsigned long long>(st.failures.load()),
+              static_cast<unsigned long long>(spool_->end() - spool_->acked()));
   }
   Format format() const override { return Format::Json; }
   bool write(const std::string &line) override { return write_record(0, line); }
@@ -58,7 +66,7 @@ class SpoolingSink : public Sink {
     o.network = true;
     o.records_sent = ss.sent.load();
     o.failures = ss.failures.load();
-    o.records_retried = ss.retried.load();
+    o.records_retried = ss.resent.load();
     o.connects = ss.connects.load();
     o.sender_running = ss.running.load();
     o.connected = ss.connected.load();
