@@ -98,9 +98,16 @@ Command parse_command_line(int argc, const char *const *argv) {
                   "Watched path (repeatable): /exact, /dir/, */suffix; w: prefix = writes only");
   run->add_option("--watch-file", o.watch_file, "File of --watch entries, one per line");
   run->add_flag("--no-default-watch", o.no_default_watch, "Do not watch the default secrets");
+  run->add_option("--rules", o.rules,
+                  "Alert rule file (repeatable); 'default' = the embedded pack (used when absent), "
+                  "'none' = no rules. SIGHUP reloads them");
   auto *version = app.add_subcommand("version", "Print the version");
   auto *verify = add_verify_command(app, cmd.verify);
   auto *probe = add_probe_command(app, cmd.probe);
+  auto *rules = app.add_subcommand("rules", "Alert rules");
+  rules->require_subcommand(1);
+  auto *rules_check = rules->add_subcommand("check", "Validate rule files (exit 2 with FILE:LINE:COL on errors)");
+  rules_check->add_option("FILE", cmd.rules_check_files, "Rule file, or 'default' for the embedded pack")->required();
 
   try {
     app.parse(argc, argv);
@@ -115,6 +122,7 @@ Command parse_command_line(int argc, const char *const *argv) {
   if (version->parsed()) cmd.kind = Command::Version;
   if (verify->parsed()) cmd.kind = Command::Verify;
   if (probe->parsed()) cmd.kind = Command::Probe;
+  if (rules_check->parsed()) cmd.kind = Command::RulesCheck;
   return cmd;
 }
 

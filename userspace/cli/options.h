@@ -55,6 +55,8 @@ struct RunOptions {
   std::vector<std::string> watch;      // added to the defaults
   std::string watch_file;
   bool no_default_watch = false;
+  // Alert rules (README "Rules"): files, "default" (the embedded pack) or "none"; empty = default.
+  std::vector<std::string> rules;
 };
 
 // Which event classes reach the outputs (the kernel may trace more: ssh needs exec and exit).
@@ -64,10 +66,11 @@ struct OutputClasses {
 OutputClasses output_classes(const RunOptions &o);
 
 struct Command {
-  enum Kind { None, Run, Version, Verify, Probe } kind = None;
+  enum Kind { None, Run, Version, Verify, Probe, RulesCheck } kind = None;
   RunOptions run;
   VerifyArgs verify;
   ProbeOptions probe;
+  std::vector<std::string> rules_check_files;  // `ktrail rules check FILE...`
   bool exit_now = false;  // --help or a parse error already printed
   int exit_code = 0;
 };

@@ -19,5 +19,6 @@ std::string capability_name(int cap);      // "CAP_SYS_ADMIN"; "CAP_<n>" past th
 int capability_id(const std::string &name); // "CAP_SYS_ADMIN" -> 21; -1 when not a known name
 const char *event_action(const Event &e);  // "exec", "setresuid", ...
 bool event_success(const Event &e);
+const char *file_action(uint32_t syscall);  // open, chmod, chown, rename, unlink, truncate, setxattr
 
 }  // namespace ktrail
