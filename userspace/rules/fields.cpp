@@ -146,6 +146,16 @@ const std::vector<FieldDef> kFields = {
     }),
     F("ktrail.capability.id", Int, { return e.kind == EventKind::Capable && num(v, e.cap.cap); }),
     F("ktrail.capability.noise", Bool, { return e.kind == EventKind::Capable && flag(v, e.cap.noise); }),
+    F("ktrail.capability.origin", String, {
+      if (e.kind != EventKind::Capable) return false;
+      switch (e.cap.origin) {
+        case KTRAIL_CAP_FIRST: return str(v, "first");
+        case KTRAIL_CAP_SUMMARY: return str(v, "summary");
+        case KTRAIL_CAP_ALWAYS: return str(v, "always");
+        case KTRAIL_CAP_OVERFLOW: return str(v, "overflow");
+      }
+      return false;
+    }),
     F("ktrail.capability.count", Int, { return e.kind == EventKind::Capable && num(v, static_cast<int64_t>(e.cap.count)); }),
     // exec
     F("ktrail.exec.filename", String, { return e.kind == EventKind::Exec && str(v, e.filename); }),
