@@ -582,6 +582,7 @@ TEST(RulesEngine, DefaultPackOnSyntheticEvents) {
   Event cap;
   cap.kind = EventKind::Capable;
   cap.cap.cap = 19;  // CAP_SYS_PTRACE
+  cap.cap.origin = KTRAIL_CAP_FIRST;
   cap.executable = "/tmp/x";
   EXPECT_EQ(fired(cap), V{"dangerous-capability"});
   EXPECT_EQ(fired(cap), V{}) << "first_seen: once per executable and capability";
@@ -590,6 +591,10 @@ TEST(RulesEngine, DefaultPackOnSyntheticEvents) {
   EXPECT_EQ(fired(cap), V{});
   cap.cap.cap = 21;
   cap.cap.noise = true;
+  EXPECT_EQ(fired(cap), V{});
+  cap.cap.noise = false;
+  cap.cap.origin = KTRAIL_CAP_SUMMARY;  // a repeat of a check already reported
+  cap.executable = "/tmp/z";
   EXPECT_EQ(fired(cap), V{});
 }
 

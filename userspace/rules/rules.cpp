@@ -282,6 +282,41 @@ bool load_rules(const std::vector<std::string> &specs_in, RuleSet &out, std::vec
 
 // ---- engine --------------------------------------------------------------------------
 
+namespace {
+
+// event.action is a function of the kind, and for credential and file events of the syscall:
+// one small integer per action, so the pre-filter is an array index.
+constexpr size_t kKindSlots = 32, kSyscallSlots = 64;
+constexpr size_t kSlots = kKindSlots + 2 * kSyscallSlots;
+
+size_t action_slot(const Event &e) {
+  switch (e.kind) {
+    case EventKind::Cred: return kKindSlots + std::min<size_t>(e.syscall, kSyscallSlots - 1);
+    case EventKind::File: return kKindSlots + kSyscallSlots + std::min<size_t>(e.file.syscall, kSyscallSlots - 1);
+    default: return std::min<size_t>(static_cast<size_t>(e.kind), kKindSlots - 1);
+  }
+}
+
+// The action name every slot stands for ("" for slots no event maps to).
+std::string slot_action(size_t slot) {
+  Event e;
+  if (slot < kKindSlots) {
+    if (slot > static_cast<size_t>(EventKind::Alert) || slot == static_cast<size_t>(EventKind::Cred) ||
+        slot == static_cast<size_t>(EventKind::File))
+      return "";
+    e.kind = static_cast<EventKind>(slot);
+  } else if (slot < kKindSlots + kSyscallSlots) {
+    e.kind = EventKind::Cred;
+    e.syscall = static_cast<uint32_t>(slot - kKindSlots);
+  } else {
+    e.kind = EventKind::File;
+    e.file.syscall = static_cast<uint32_t>(slot - kKindSlots - kSyscallSlots);
+  }
+  return event_action(e);
+}
+
+}  // namespace
+
 void RuleEngine::install(std::shared_ptr<const RuleSet> set) {
   std::vector<std::unique_ptr<RuleState>> state(set ? set->rules.size() : 0);
   for (size_t i = 0; i < state.size(); i++) {
@@ -292,15 +327,22 @@ void RuleEngine::install(std::shared_ptr<const RuleSet> set) {
           state[i] = std::move(state_[j]);
     if (!state[i]) state[i] = std::make_unique<RuleState>(r.max_keys);
   }
-  by_action_.clear();
+  static const std::vector<std::string> slot_names = [] {
+    std::vector<std::string> v(kSlots);
+    for (size_t s = 0; s < kSlots; s++) v[s] = slot_action(s);
+    return v;
+  }();
+  by_slot_.assign(kSlots, {});
   any_.clear();
   watchers_.assign(state.size(), {});
   for (size_t i = 0; i < state.size(); i++) {
     const Rule &r = set->rules[i];
-    if (const auto &acts = r.condition.actions())
-      for (const auto &a : *acts) by_action_[a].push_back(i);
-    else
+    if (const auto &acts = r.condition.actions()) {
+      for (size_t s = 0; s < kSlots; s++)
+        if (!slot_names[s].empty() && acts->count(slot_names[s])) by_slot_[s].push_back(i);
+    } else {
       any_.push_back(i);
+    }
     if (r.has_after && r.after.ref >= 0) watchers_[r.after.ref].push_back(i);
   }
   state_ = std::move(state);
@@ -365,11 +407,7 @@ void RuleEngine::observe(const Event &e, std::vector<Event> &derived) {
       fire(i, e, t, {e.sequence}, derived);
     }
   };
-  if (!by_action_.empty()) {
-    auto it = by_action_.find(std::string_view(event_action(e)));
-    if (it != by_action_.end())
-      for (size_t i : it->second) check(i);
-  }
+  for (size_t i : by_slot_[action_slot(e)]) check(i);
   for (size_t i : any_) check(i);
 }
 

@@ -106,8 +106,10 @@ class RuleEngine : public EventObserver {
 
   std::shared_ptr<const RuleSet> set_;
   std::vector<std::unique_ptr<RuleState>> state_;
-  // Rules by the action they can match; rules that can match any action are in `any_`.
-  std::map<std::string, std::vector<size_t>, std::less<>> by_action_;
+  // Rules by the event.action they can match, indexed by action_slot() (kind, or kind and
+  // syscall: one array index per event instead of a string lookup); rules that can match any
+  // action are in `any_`.
+  std::vector<std::vector<size_t>> by_slot_;
   std::vector<size_t> any_;
   std::vector<std::vector<size_t>> watchers_;  // rule -> rules whose `after` names it
   std::string scratch_, key_scratch_;
