@@ -2,6 +2,7 @@
 // the YAML loader, thresholds, first_seen, sequences, bounded state, reload, and alerts through
 // the real pipeline (sequenced and chained after their trigger).
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -354,6 +355,34 @@ TEST(RulesLoad, DefaultPackLoadsAndEveryRuleIsDocumented) {
   EXPECT_TRUE(none.rules.empty());
   EXPECT_FALSE(rules::load_rules({"none", "default"}, none, errs));
   EXPECT_FALSE(rules::load_rules({"/nonexistent/rules.yaml"}, none, errs));
+}
+
+TEST(RulesCli, CheckPrintsPositionsAndExits2) {
+  test::TempDir dir;
+  dir.write("bad.yaml", "rules:\n  - id: a\n    name: A\n    severity: low\n    condition: >-\n"
+                        "      event.action == \"exec\"\n      and proces.name == \"sh\"\n");
+  dir.write("good.yaml", "rules:\n  - id: a\n    name: A\n    severity: low\n    condition: process.name?\n"
+                         "    first_seen: [process.executable]\n");
+  auto run = [](const std::string &args, int &rc) {
+    std::string out;
+    FILE *p = popen((std::string(KTRAIL_BINARY) + " rules check " + args + " 2>&1").c_str(), "r");
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+    int st = pclose(p);
+    rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return out;
+  };
+  int rc = -1;
+  std::string out = run(dir / "bad.yaml", rc);
+  EXPECT_EQ(rc, 2);
+  EXPECT_EQ(out, dir / "bad.yaml" + ":7:11: unknown field 'proces.name' (did you mean 'process.name'?)\n");
+  out = run(dir / "good.yaml" + " default", rc);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out, "OK: 10 rules (4 stateful) in 2 files\n");
+  out = run(dir / "missing.yaml", rc);
+  EXPECT_EQ(rc, 2);
+  EXPECT_EQ(out, dir / "missing.yaml" + ": cannot read the rule file\n");
 }
 
 // ---- engine --------------------------------------------------------------------------

@@ -74,7 +74,6 @@ class Loader {
       error(list.Mark(), "'rules' must be a list of rules");
       return false;
     }
-    size_t first = out_.rules.size();
     std::vector<std::pair<size_t, YAML::Node>> afters;
     for (const auto &r : list) {
       try {
@@ -91,7 +90,6 @@ class Loader {
       if (r.after.ref < 0) error(node.Mark(), "after: no rule with id '" + r.after.rule + "'");
       else if (r.after.ref == static_cast<int>(idx)) error(node.Mark(), "after: a rule cannot follow itself");
     }
-    (void)first;
     return errors_.size() == before;
   }
 

@@ -66,7 +66,7 @@ void format_alert_json(const Event &e, const HostInfo &host, std::string &out) {
     w.end_object();
     w.end_object();
     // user.*: who, as a person: the SSH user of the event or of its session, else the login uid.
-    std::string user = t->kind == EventKind::SshAuth || ssh_kind(t->kind) ? t->ssh.user : "";
+    std::string user = ssh_kind(t->kind) ? t->ssh.user : "";
     if (user.empty() && t->session.present) user = t->session.user;
     if (!user.empty() || t->proc.loginuid != UINT32_MAX) {
       w.key("user").begin_object();
@@ -118,7 +118,10 @@ std::string alert_table_details(const Event &e) {
   if (const Event *t = a.trigger.get())
     if (const Endpoint *src = alert_source(*t)) d += " from " + src->ip;
   d += " (seq";
-  for (size_t i = 0; i < a.trigger_sequences.size(); i++) d += (i ? "," : " ") + std::to_string(a.trigger_sequences[i]);
+  for (size_t i = 0; i < a.trigger_sequences.size(); i++) {
+    d += i ? ',' : ' ';
+    d += std::to_string(a.trigger_sequences[i]);
+  }
   return d + ")";
 }
 
