@@ -99,11 +99,15 @@ void format_alert_json(const Event &e, const HostInfo &host, std::string &out) {
   if (t) w.field("trigger_action", event_action(*t));
   if (t && t->kind == EventKind::Capable) w.field("capability", capability_name(t->cap.cap));
   w.end_object();
-  if (t && t->session.present) {
+  if (t && t->session.present) {  // the same shape as on every event of the session
     w.key("session").begin_object().field("kind", t->session.kind);
     if (!t->session.user.empty()) w.field("user", t->session.user);
-    if (t->session.source.known()) w.field("source_ip", t->session.source.ip);
+    if (t->session.source.known()) {
+      w.field("source_ip", t->session.source.ip);
+      w.field("source_port", static_cast<uint32_t>(t->session.source.port));
+    }
     if (t->session.id != UINT32_MAX) w.field("id", t->session.id);
+    if (!t->session.tty.empty()) w.field("tty", t->session.tty);
     w.end_object();
   }
   if (w.saw_invalid_utf8()) w.field("invalid_utf8", true);
