@@ -583,6 +583,14 @@ TEST(RulesEngine, DefaultPackOnSyntheticEvents) {
   EXPECT_EQ(fired(ct), V{}) << "no tty: a script, not an interactive shell";
   ct.tty = "pts/0";
   EXPECT_EQ(fired(ct), V{"container-interactive-shell"});
+  Event bash = ct;
+  bash.proc.comm = "exe";  // known by its path only
+  bash.executable = "/usr/local/bin/bash";
+  EXPECT_EQ(fired(bash), V{"container-interactive-shell"});
+  Event ssh = ct;
+  ssh.proc.comm = "ssh";
+  ssh.executable = "/usr/bin/ssh";
+  EXPECT_EQ(fired(ssh), V{}) << "an ssh client is not a shell";
   Event suid = exec_event("/usr/bin/ping");
   suid.container = ct.container;
   suid.exec_flags = KTRAIL_EXEC_SECUREEXEC | KTRAIL_EXEC_SECUREEXEC_KNOWN;
