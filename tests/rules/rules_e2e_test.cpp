@@ -306,20 +306,22 @@ TEST_F(RulesE2E, SighupReloadsWithoutLosingEvents) {
   auto trues = ev.alerts("saw-true"), falses = ev.alerts("saw-false");
   ASSERT_GE(trues.size(), 100u);
   ASSERT_GE(falses.size(), 60u);
-  // One switch X between two records: every `true` before X alerted (old rule), none after;
-  // every `false` after X alerted (new rule), none before.
-  const uint64_t x = trues.back()["event"]["sequence"];
-  EXPECT_LT(x, falses.front()["event"]["sequence"].get<uint64_t>());
+  // One switch between two records, somewhere between the last saw-true alert (X) and the first
+  // saw-false alert (Y): every `true` before X alerted under the old rule, every `false` from
+  // Y's trigger on under the new one, and each alert directly follows its trigger.
+  const uint64_t x = trues.back()["event"]["sequence"], y = falses.front()["event"]["sequence"];
+  EXPECT_LT(x, y);
   size_t true_before = 0, false_after = 0;
   for (const auto &e : execs("true")) true_before += e["event"]["sequence"].get<uint64_t>() < x;
-  for (const auto &e : execs("false")) false_after += e["event"]["sequence"].get<uint64_t>() > x;
+  for (const auto &e : execs("false")) false_after += e["event"]["sequence"].get<uint64_t>() >= y - 1;
   EXPECT_EQ(trues.size(), true_before);
   EXPECT_EQ(falses.size(), false_after);
-  for (const auto &a : trues) {
-    const json &trig = ev.at(a["ktrail"]["alert"]["trigger_sequences"][0].get<uint64_t>());
-    EXPECT_EQ(trig["process"]["name"], "true");
-    EXPECT_EQ(a["event"]["sequence"].get<uint64_t>(), trig["event"]["sequence"].get<uint64_t>() + 1);
-  }
+  for (const auto *alerts : {&trues, &falses})
+    for (const auto &a : *alerts) {
+      const json &trig = ev.at(a["ktrail"]["alert"]["trigger_sequences"][0].get<uint64_t>());
+      EXPECT_EQ(trig["process"]["name"], alerts == &trues ? "true" : "false");
+      EXPECT_EQ(a["event"]["sequence"].get<uint64_t>(), trig["event"]["sequence"].get<uint64_t>() + 1);
+    }
   // The broken file: an in-band notice with the error's position, and saw-false still active.
   auto notices = ev.alerts("ktrail.rules.reload_failed");
   ASSERT_EQ(notices.size(), 1u);
