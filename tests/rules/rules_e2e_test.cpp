@@ -333,6 +333,18 @@ TEST_F(RulesE2E, SighupReloadsWithoutLosingEvents) {
   EXPECT_EQ(after, 10u);
 }
 
+TEST_F(RulesE2E, BrokenRuleFileStopsRunWithItsPosition) {
+  const std::string rules = dir_ + "/bad.yaml";
+  std::ofstream(rules) << "rules:\n  - id: x\n    name: X\n    severity: high\n    condition: process.name =~ \"(\"\n";
+  auto r = sh(std::string(KTRAIL_BIN) + " run --chain-state none --duration 1 -o file:" + dir_ + "/out --rules " + rules);
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("rules: " + rules + ":5:32: invalid regular expression"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("tracing via"), std::string::npos) << "nothing may be traced without the rules";
+  r = sh(std::string(KTRAIL_BIN) + " run --chain-state none --duration 1 -o file:" + dir_ + "/out --rules none --rules default");
+  EXPECT_EQ(r.rc, 2) << r.out;
+  EXPECT_NE(r.out.find("'none' cannot be combined"), std::string::npos) << r.out;
+}
+
 // ---- SSH: a real sshd, real wrong passwords, a real login -----------------------------
 
 class RulesSsh : public RulesE2E {
