@@ -76,7 +76,8 @@ static __always_inline int ktrail_handle_exec(void *ctx, struct task_struct *btf
 	if (!e)
 		return 0;
 	e->flags = 0;
-	e->_pad0 = 0;
+	/* signal->pids[] exists since 4.19 (commit 2c4704756cab); numbers[0] is the init pid ns. */
+	e->sid = BPF_CORE_READ(task, signal, pids[PIDTYPE_SID], numbers[0].nr);
 	KTRAIL_ZERO(e->tty, sizeof(e->tty));
 	KTRAIL_ZERO(e->filename, sizeof(e->filename));
 	KTRAIL_ZERO(e->cwd, sizeof(e->cwd));

@@ -41,6 +41,17 @@ for k in ProtectSystem=strict NoNewPrivileges=yes CapabilityBoundingSet= Ambient
   grep -q "^$k" deploy/systemd/ktrail.service || { echo "FAIL: unit lacks $k"; fail=1; }
 done
 
+# The example config is valid, and the ConfigMap ships exactly it.
+"$bin" config check deploy/ktrail.yaml || { echo "FAIL: deploy/ktrail.yaml does not pass config check"; fail=1; }
+python3 - <<'PY' || fail=1
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open("deploy/kubernetes/base/configmap.yaml")) if d]
+embedded = docs[0]["data"]["ktrail.yaml"]
+if embedded != open("deploy/ktrail.yaml").read():
+    print("FAIL: the ConfigMap's ktrail.yaml differs from deploy/ktrail.yaml")
+    sys.exit(1)
+PY
+
 last_from=$(grep -E '^FROM ' deploy/Containerfile | tail -1)
 [[ $last_from == "FROM scratch" ]] || { echo "FAIL: final image stage is '$last_from', not scratch"; fail=1; }
 grep -q 'KTRAIL_STATIC=ON' deploy/Containerfile || { echo "FAIL: Containerfile does not build static"; fail=1; }

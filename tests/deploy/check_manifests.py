@@ -101,6 +101,14 @@ def main():
     need(lp.get("path") == "/healthz", "livenessProbe on /healthz")
     ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
     need(lp.get("port") in ports or lp.get("port") in ports.values(), "liveness port is a container port")
+    rp = c.get("readinessProbe", {}).get("httpGet", {})
+    need(rp.get("path") == "/healthz" and rp.get("port") == lp.get("port"), "readinessProbe on /healthz")
+    # The kubelet probes the pod IP: without hostNetwork, an agent on loopback fails its probes.
+    addr = [a for a in c.get("args", []) if a.startswith("--metrics-addr=")]
+    port = ports.get(lp.get("port"), lp.get("port"))
+    need(addr == [f"--metrics-addr=$(POD_IP):{port}"], f"metrics listen on the pod IP and the probed port, got {addr}")
+    need(any(e["name"] == "POD_IP" and e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "status.podIP"
+             for e in c.get("env", [])), "POD_IP from status.podIP")
 
     volumes = {v["name"]: v for v in pod.get("volumes", [])}
     mounts = {m["mountPath"]: m for m in c.get("volumeMounts", [])}

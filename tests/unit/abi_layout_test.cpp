@@ -64,7 +64,7 @@ std::vector<Layout> host_layouts() {
       {"ktrail_exec",
        sizeof(ktrail_exec),
        {F(ktrail_exec, hdr), F(ktrail_exec, flags), F(ktrail_exec, argc), F(ktrail_exec, args_len),
-        F(ktrail_exec, cwd_len), F(ktrail_exec, filename_len), F(ktrail_exec, _pad0),
+        F(ktrail_exec, cwd_len), F(ktrail_exec, filename_len), F(ktrail_exec, sid),
         F(ktrail_exec, tty), F(ktrail_exec, filename), F(ktrail_exec, cwd), F(ktrail_exec, args)}},
       {"ktrail_exec_failed",
        sizeof(ktrail_exec_failed),

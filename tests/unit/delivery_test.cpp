@@ -2,11 +2,14 @@
 // sender's retry/resend/ack logic against a scripted protocol.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <mutex>
 #include <thread>
 
 #include "delivery/sender.h"
 #include "delivery/spool.h"
+#include "sinks/sink.h"
 #include "sinks/syslog_sink.h"
 #include "temp_dir.h"
 
@@ -54,6 +57,70 @@ TEST(SyslogUrl, ErrorsSayWhatIsWrong) {
   EXPECT_NE(err.find("unknown parameter 'verify'"), std::string::npos) << err;
   EXPECT_FALSE(parse_syslog_url("syslog+udp://h?facility=bogus", t, err));
   EXPECT_NE(err.find("unknown facility 'bogus'"), std::string::npos) << err;
+}
+
+TEST(SyslogUrl, RelpSchemesWithWindowAndPeer) {
+  SyslogTarget t;
+  std::string err;
+  ASSERT_TRUE(parse_syslog_url("syslog+relp://collector.example", t, err)) << err;
+  EXPECT_TRUE(t.relp);
+  EXPECT_EQ(t.peer.proto, delivery::Proto::Tcp);
+  EXPECT_EQ(t.peer.port, 2514);
+  EXPECT_EQ(t.relp_window, 128);
+  EXPECT_EQ(t.name, "syslog+relp://collector.example:2514");
+  ASSERT_TRUE(parse_syslog_url("syslog+relp://127.0.0.1:20514?window=16&facility=local0", t, err)) << err;
+  EXPECT_EQ(t.peer.port, 20514);
+  EXPECT_EQ(t.relp_window, 16);
+  EXPECT_EQ(t.facility, 16);
+  ASSERT_TRUE(parse_syslog_url("syslog+relp+tls://10.1.2.3?ca=/ca.pem&cert=/c.pem&key=/k.pem&peer=logs.example",
+                               t, err)) << err;
+  EXPECT_TRUE(t.relp);
+  EXPECT_EQ(t.peer.proto, delivery::Proto::Tls);
+  EXPECT_EQ(t.peer.port, 2514);
+  EXPECT_EQ(t.peer.tls.ca_file, "/ca.pem");
+  EXPECT_EQ(t.peer.tls.cert_file, "/c.pem");
+  EXPECT_EQ(t.peer.tls.key_file, "/k.pem");
+  EXPECT_EQ(t.relp_peer, "logs.example");
+  EXPECT_EQ(t.name, "syslog+relp+tls://10.1.2.3:2514");
+  ASSERT_TRUE(parse_syslog_url("syslog+tcp://h", t, err)) << err;
+  EXPECT_FALSE(t.relp);
+}
+
+TEST(SyslogUrl, RelpErrorsSayWhatIsWrong) {
+  SyslogTarget t;
+  std::string err;
+  for (std::string w : {"1", "0", "1025", "-3", "abc", "99999"}) {
+    EXPECT_FALSE(parse_syslog_url("syslog+relp://h?window=" + w, t, err)) << w;
+    EXPECT_NE(err.find("window '" + w + "' is not a number from 2 to 1024"), std::string::npos) << err;
+  }
+  EXPECT_FALSE(parse_syslog_url("syslog+tcp://h?window=8", t, err));
+  EXPECT_NE(err.find("'window' only applies to syslog+relp"), std::string::npos) << err;
+  EXPECT_FALSE(parse_syslog_url("syslog+relp://h?ca=/ca.pem", t, err));
+  EXPECT_NE(err.find("'ca' only applies to syslog+tls and syslog+relp+tls"), std::string::npos) << err;
+  EXPECT_FALSE(parse_syslog_url("syslog+tls://h?peer=x", t, err));
+  EXPECT_NE(err.find("'peer' only applies to syslog+relp"), std::string::npos) << err;
+  // librelp checks the server certificate only when the client has one: no unverified RELP TLS.
+  EXPECT_FALSE(parse_syslog_url("syslog+relp+tls://h?ca=/ca.pem", t, err));
+  EXPECT_NE(err.find("needs ca=, cert= and key="), std::string::npos) << err;
+  EXPECT_FALSE(parse_syslog_url("syslog+relp+tls://h?cert=/c.pem&key=/k.pem", t, err));
+  EXPECT_NE(err.find("needs ca=, cert= and key="), std::string::npos) << err;
+  EXPECT_FALSE(parse_syslog_url("syslog+relp://h?bogus=1", t, err));
+  EXPECT_NE(err.find("expected ca, cert, key, facility, window or peer"), std::string::npos) << err;
+}
+
+// This test binary, like ktrail-static, is linked without librelp (ktrail_relp): a RELP output
+// must be refused up front with a reason, not fail later or silently.
+TEST(SyslogUrl, RelpWithoutLibrelpIsRefusedClearly) {
+  test::TempDir t;
+  DeliveryOptions d;
+  d.spool_dir = t / "spool";
+  std::unique_ptr<Sink> s;
+  Status st = make_sink("syslog+relp://127.0.0.1:2514", Format::Json, s, {}, d);
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.code, KTRAIL_EXIT_USAGE);
+  EXPECT_NE(st.message.find("no RELP support"), std::string::npos) << st.message;
+  EXPECT_NE(st.message.find("syslog+relp://127.0.0.1:2514"), std::string::npos) << st.message;
+  EXPECT_EQ(access((t / "spool").c_str(), F_OK), -1) << "nothing is spooled for an output that cannot send";
 }
 
 TEST(SyslogMessage, IsRfc5424WithTheRecordTimestamp) {

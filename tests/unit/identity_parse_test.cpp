@@ -320,6 +320,15 @@ TEST(Host, OsRelease) {
   EXPECT_FALSE(h.os_kernel.empty());
 }
 
+// A DaemonSet pod has its own UTS namespace: uname says the pod's name, not the node's.
+TEST(Host, NameInsideAPod) {
+  EXPECT_EQ(choose_host_name(true, "node-a", "etc-name\n", "vm"), "vm");
+  EXPECT_EQ(choose_host_name(false, "node-a", "etc-name\n", "ktrail-x7b2"), "node-a");
+  EXPECT_EQ(choose_host_name(false, "", "etc-name\n", "ktrail-x7b2"), "etc-name");
+  EXPECT_EQ(choose_host_name(false, "", "  \n", "ktrail-x7b2"), "ktrail-x7b2");
+  EXPECT_EQ(choose_host_name(false, "", "", "ktrail-x7b2"), "ktrail-x7b2");
+}
+
 TEST(Leaders, EntryAndSessionLeader) {
   ProcTable t;
   auto add = [&](uint32_t pid, uint32_t ppid, const char *comm, uint32_t sid, uint32_t ns = 1) {

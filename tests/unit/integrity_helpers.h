@@ -125,6 +125,7 @@ struct AgentRun {
   HostInfo host{"testhost", "0123456789abcdef0123456789abcdef"};
   std::string scratch;  // directory for the enricher's fake /proc and /etc ("" = a temp dir)
   std::vector<std::unique_ptr<Sink>> extra_sinks;  // placed before the file outputs
+  Schema schema = Schema::Ecs;
 };
 
 // One agent run through the real Pipeline: agent_start, events (with a lost event now and
@@ -148,6 +149,8 @@ inline void run_agent(AgentRun &r) {
   nc.signing_key_path = r.key;
   nc.checkpoint_records = r.checkpoint_records;
   nc.checkpoint_seconds = 0;
+  nc.schema = r.schema;
+  p.set_schema(r.schema);
   std::unique_ptr<Notary> notary;
   Status st = Notary::open(nc, r.host, notary);
   ASSERT_TRUE(st) << st.message;

@@ -706,6 +706,31 @@ TEST(RulesPipeline, AlertIsEmittedRightAfterItsTriggerWithItsFields) {
   log::set_level(log::Level::Info);
 }
 
+TEST(RulesPipeline, OcsfAlertIsADetectionFinding) {
+  RuleEngine eng;
+  eng.install(ruleset(kSshRules));
+  std::vector<Event> out;
+  for (uint64_t i = 0; i < 3; i++) eng.observe(ssh_auth("192.0.2.7", false, 10 + i, 7 + i), out);
+  ASSERT_EQ(out.size(), 1u);
+  out[0].sequence = 10;
+  std::string line;
+  format_record(Schema::Ocsf, out[0], HostInfo{"h", "hid"}, line);
+  json j = json::parse(line);
+  EXPECT_EQ(j["class_uid"], 2004);
+  EXPECT_EQ(j["category_uid"], 2);
+  EXPECT_EQ(j["activity_id"], 1);
+  EXPECT_EQ(j["type_uid"], 200401);
+  EXPECT_EQ(j["severity_id"], 3);  // medium
+  EXPECT_EQ(j["finding_info"]["uid"], "hid:10");
+  EXPECT_EQ(j["finding_info"]["title"], "Burst");
+  EXPECT_EQ(j["finding_info"]["analytic"]["uid"], "burst");
+  EXPECT_EQ(j["finding_info"]["related_events"],
+            json::parse(R"([{"uid":"hid:7"},{"uid":"hid:8"},{"uid":"hid:9"}])"));
+  EXPECT_EQ(j["actor"]["process"]["name"], "sshd");
+  EXPECT_EQ(j["unmapped"]["alert"]["trigger_sequences"], json::array({7, 8, 9}));
+  EXPECT_EQ(j["unmapped"]["alert"]["severity"], "medium");
+}
+
 TEST(RulesPipeline, ReloadFailureNoticeNamesEveryError) {
   std::vector<RuleError> errs = {{"r.yaml", 3, 7, "unknown field 'x'"}, {"r.yaml", 9, 1, "bad"}};
   Event n = rules::reload_failed_notice(errs, 5, 1700000000000000000ll);

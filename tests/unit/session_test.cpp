@@ -122,9 +122,12 @@ TEST_F(SessionTest, LogBeforePamStillMergesOnce) {
 TEST_F(SessionTest, PamAloneReportsAfterTheWindow) {
   feed(pam(KTRAIL_PAM_START, 0, "ghost"));
   Event authn = pam(KTRAIL_PAM_AUTHENTICATE, 7);
+  EXPECT_EQ(tracker_->pending_auths(), 0u);
   feed(authn);
   EXPECT_TRUE(tick(authn.boot_ns + 100 * kMs).empty());
+  EXPECT_EQ(tracker_->pending_auths(), 1u) << "held back, waiting for the log line";
   auto out = tick(authn.boot_ns + 600 * kMs);
+  EXPECT_EQ(tracker_->pending_auths(), 0u);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].ssh.method, "password");
   EXPECT_EQ(out[0].ssh.user, "ghost");

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "config/config.h"
 #include "policy/policy.h"
 
 namespace ktrail {
@@ -25,7 +26,7 @@ Command parse_command_line(int argc, const char *const *argv) {
       ->delimiter(',')
       ->check(CLI::IsMember({"exec", "exit", "cred", "ssh", "capable", "file"}));
   run->add_option("-o,--output", o.outputs, "Output: stdout, file:PATH, syslog+tcp://H:P, syslog+tls://H:P?ca=F[&cert=F&key=F], "
-                  "syslog+udp://H:P (repeatable)");
+                  "syslog+udp://H:P, syslog+relp://H:P, syslog+relp+tls://H:P?ca=F&cert=F&key=F[&peer=N] (repeatable)");
   run->add_option("--duration", o.duration, "Stop after SECONDS")->check(CLI::NonNegativeNumber);
   run->add_option("--buffer", o.buffer, "Transport: ring buffer, or perf buffer fallback")
       ->check(CLI::IsMember({"auto", "ring", "perf"}));
@@ -101,6 +102,23 @@ Command parse_command_line(int argc, const char *const *argv) {
   run->add_option("--rules", o.rules,
                   "Alert rule file (repeatable); 'default' = the embedded pack (used when absent), "
                   "'none' = no rules. SIGHUP reloads them");
+  run->add_option("--metrics-addr", o.metrics_addr,
+                  "Serve /metrics and /healthz on HOST:PORT ([V6]:PORT for IPv6); off disables");
+  run->add_option("--config", o.config,
+                  "Config file (YAML or JSON); environment KTRAIL_* and flags override it")
+      ->envname("KTRAIL_CONFIG");
+  run->add_option("--schema", o.schema, "Record schema: ECS, or OCSF 1.1.0")
+      ->check(CLI::IsMember({"ecs", "ocsf"}));
+  run->add_option("--file-fsync", o.file_fsync,
+                  "When file: outputs reach the disk: never, at rotation, or always (every flush)")
+      ->check(CLI::IsMember({"never", "rotate", "always"}));
+  auto *config = app.add_subcommand("config", "Configuration file tools");
+  config->require_subcommand(1);
+  auto *config_check = config->add_subcommand("check", "Validate a config file (with the KTRAIL_* environment)");
+  std::string config_file;
+  bool config_print = false;
+  config_check->add_option("FILE", config_file, "Config file (YAML or JSON)")->required();
+  config_check->add_flag("--print", config_print, "Print the effective configuration (secrets redacted)");
   auto *version = app.add_subcommand("version", "Print the version");
   auto *verify = add_verify_command(app, cmd.verify);
   auto *probe = add_probe_command(app, cmd.probe);
@@ -118,7 +136,24 @@ Command parse_command_line(int argc, const char *const *argv) {
     cmd.exit_code = rc == 0 ? KTRAIL_EXIT_OK : KTRAIL_EXIT_USAGE;
     return cmd;
   }
-  if (run->parsed()) cmd.kind = Command::Run;
+  if (config_check->parsed()) {
+    cmd.exit_now = true;
+    cmd.exit_code = config::check_command(*run, o, config_file, config_print);
+    return cmd;
+  }
+  if (run->parsed()) {
+    std::vector<config::Diagnostic> errs;
+    std::vector<std::string> warnings;
+    bool ok = config::apply_layers(*run, o, "", config::process_env(), errs, warnings);
+    for (const auto &w : warnings) std::cerr << "ktrail: warning: " << w << "\n";
+    for (const auto &d : errs) std::cerr << "ktrail: " << d.text() << "\n";
+    if (!ok) {
+      cmd.exit_now = true;
+      cmd.exit_code = KTRAIL_EXIT_USAGE;
+      return cmd;
+    }
+    cmd.kind = Command::Run;
+  }
   if (version->parsed()) cmd.kind = Command::Version;
   if (verify->parsed()) cmd.kind = Command::Verify;
   if (probe->parsed()) cmd.kind = Command::Probe;

@@ -1,5 +1,6 @@
 // Command-line model and parser (CLI11). Kept apart from main() so tests can parse.
 #pragma once
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,16 @@
 #include "sinks/sink.h"
 
 namespace ktrail {
+
+// Settings of one output from the config file (README "Configuration file"); unset: the
+// global --file-* / --spool-* value.
+struct OutputSettings {
+  std::optional<uint64_t> file_max_bytes;
+  std::optional<unsigned> file_max_files;
+  std::optional<std::string> file_fsync;
+  std::optional<uint64_t> spool_max_bytes;
+  std::optional<bool> spool_fsync;
+};
 
 struct RunOptions {
   std::string format = "auto";  // auto | json | table
@@ -57,6 +68,13 @@ struct RunOptions {
   bool no_default_watch = false;
   // Alert rules (README "Rules"): files, "default" (the embedded pack) or "none"; empty = default.
   std::vector<std::string> rules;
+  // Prometheus /metrics and /healthz (metrics/); loopback unless told otherwise; "off": none.
+  std::string metrics_addr = "127.0.0.1:9464";
+  // Config file and record schema (README "Configuration file", "OCSF")
+  std::string config;                 // --config FILE (or KTRAIL_CONFIG)
+  std::string schema = "ecs";         // ecs | ocsf
+  std::string file_fsync = "rotate";  // never | rotate | always
+  std::vector<OutputSettings> output_settings;  // index-aligned with outputs; may be shorter
 };
 
 // Which event classes reach the outputs (the kernel may trace more: ssh needs exec and exit).

@@ -16,6 +16,8 @@
 #include "ktrail/abi/events.h"
 #include "loader/loader.h"
 #include "loader/probe.h"
+#include "metrics/agent_metrics.h"
+#include "metrics/server.h"
 #include "pipeline/cap_summary.h"
 #include "pipeline/pipeline.h"
 #include "rules/rules.h"
@@ -81,12 +83,20 @@ int run_command(const RunOptions &o) {
   Format fmt = resolve_format(o.format, isatty(STDOUT_FILENO));
   std::vector<std::unique_ptr<Sink>> sinks;
   std::vector<std::string> outs = o.outputs.empty() ? std::vector<std::string>{"stdout"} : o.outputs;
-  const FileRotation rotation{o.file_max_bytes, o.file_max_files};
-  for (const auto &spec : outs) {
+  for (size_t i = 0; i < outs.size(); i++) {
+    const std::string &spec = outs[i];
     std::unique_ptr<Sink> s;
+    // Per-output settings from the config file override the global flags.
+    const OutputSettings per = i < o.output_settings.size() ? o.output_settings[i] : OutputSettings{};
+    const std::string fsync = per.file_fsync.value_or(o.file_fsync);
+    FileRotation rotation{per.file_max_bytes.value_or(o.file_max_bytes), per.file_max_files.value_or(o.file_max_files)};
+    rotation.fsync = fsync == "never"    ? FileRotation::Fsync::Never
+                     : fsync == "always" ? FileRotation::Fsync::Always
+                                         : FileRotation::Fsync::Rotate;
     DeliveryOptions delivery;
     delivery.spool_dir = o.spool_dir;
-    delivery.spool_max_bytes = o.spool_max_bytes;
+    delivery.spool_max_bytes = per.spool_max_bytes.value_or(o.spool_max_bytes);
+    delivery.spool_fsync = per.spool_fsync.value_or(delivery.spool_fsync);
     if (Status st = make_sink(spec, fmt, s, rotation, delivery); !st) {
       KLOG_ERROR("%s", st.message.c_str());
       return st.code;
@@ -104,6 +114,19 @@ int run_command(const RunOptions &o) {
     KLOG_INFO("rules: %zu loaded", rule_engine.rule_count());
   }
 
+  // Bound before anything loads, so a bad address fails fast. A taken default port only
+  // costs the metrics: tracing matters more (an explicit address must work).
+  std::unique_ptr<metrics::Server> metrics_server;
+  if (o.metrics_addr != "off") {
+    if (Status st = metrics::Server::listen(o.metrics_addr, metrics_server); !st) {
+      if (o.metrics_addr != RunOptions{}.metrics_addr || st.message.find("cannot listen") == std::string::npos) {
+        KLOG_ERROR("%s", st.message.c_str());
+        return st.code;
+      }
+      KLOG_WARN("%s; running without metrics", st.message.c_str());
+    }
+  }
+
   // No SA_RESTART: the signal must interrupt epoll so shutdown is prompt.
   struct sigaction sa {};
   sa.sa_handler = on_signal;
@@ -115,7 +138,9 @@ int run_command(const RunOptions &o) {
   sigaction(SIGHUP, &hup, nullptr);
 
   const HostInfo host = HostInfo::detect();
+  const Schema schema = o.schema == "ocsf" ? Schema::Ocsf : Schema::Ecs;
   NotaryConfig nc;
+  nc.schema = schema;
   nc.state_path = o.chain_state == "none" ? "" : o.chain_state;
   nc.signing_key_path = o.signing_key;
   nc.checkpoint_records = o.checkpoint_records;
@@ -146,7 +171,10 @@ int run_command(const RunOptions &o) {
                                  ((w.flags & KTRAIL_WATCH_SUFFIX) ? "*" : "") + w.path);
     enricher.configure(eo);
   }
+  std::vector<const Sink *> output_list;
+  for (auto &s : sinks) output_list.push_back(s.get());
   Pipeline pipeline(host, enricher, std::move(sinks));
+  pipeline.set_schema(schema);
   pipeline.set_notary(std::move(notary));
   pipeline.add_observer(&rule_engine);  // always: a SIGHUP may bring rules to a run without
   Loader loader;
@@ -154,6 +182,33 @@ int run_command(const RunOptions &o) {
   if (!st) {
     KLOG_ERROR("%s", st.message.c_str());
     return st.code;
+  }
+  metrics::Registry registry;
+  metrics::AgentMetrics agent_metrics(registry);
+  // Stops serving before the loader and pipeline it reads from go away, on every return.
+  struct ServerStop {
+    metrics::Server *s;
+    ~ServerStop() { if (s) s->stop(); }
+  } server_stop{metrics_server.get()};
+  // ktrail_rule_hits_total{rule}: counted from the alert records as they are emitted.
+  struct RuleHits : EventObserver {
+    metrics::Registry &reg;
+    explicit RuleHits(metrics::Registry &r) : reg(r) {}
+    void observe(const Event &e, std::vector<Event> &) override {
+      if (e.kind == EventKind::Alert && e.alert) reg.counter("ktrail_rule_hits_total", {{"rule", e.alert->rule_id}})->inc();
+    }
+  } rule_hits{registry};
+  if (metrics_server) {
+    pipeline.add_observer(&agent_metrics);
+    pipeline.add_observer(&rule_hits);
+    agent_metrics.watch_loader(loader);
+    agent_metrics.watch_outputs(output_list);
+    metrics_server->route("/metrics", [&registry] {
+      return metrics::Response{200, metrics::kContentType, registry.render()};
+    });
+    metrics_server->route("/healthz", [&agent_metrics] { return agent_metrics.health(); });
+    metrics_server->start();
+    KLOG_INFO("metrics: http://%s/metrics and /healthz", metrics_server->address().c_str());
   }
   // Resumed: drops the previous agent reported are not reported again; the rest are.
   if (loader.resumed()) pipeline.set_drops_reported(loader.reported_drops());
@@ -225,10 +280,12 @@ int run_command(const RunOptions &o) {
       rc = KTRAIL_EXIT_RUNTIME;
       break;
     }
+    agent_metrics.heartbeat();
     uint64_t now = Clock::boot_now();
     if (now - last_stats >= 1000000000ull) {
       account();
       enricher.housekeeping();
+      agent_metrics.set_pending_events(enricher.sessions().pending_auths());
       last_stats = now;
     }
     if (now - last_sync >= 60000000000ull) {

@@ -271,6 +271,7 @@ DecodeResult decode_record(const void *data, size_t size, Event &e) {
       e.exec_flags = x.flags;
       e.filename = std::string(x.filename, strnlen(x.filename, sizeof(x.filename)));
       e.tty = tty_display_name(bounded_str(x.tty, sizeof(x.tty)));
+      e.sid = x.sid;
       e.cwd = x.cwd_len ? join_cwd_components(x.cwd, x.cwd_len) : std::string();
       if ((x.flags & KTRAIL_EXEC_CWD_UNREACHABLE) && !e.cwd.empty()) e.cwd = "(unreachable)" + e.cwd;
       e.args = split_args(x.args, x.args_len);

@@ -136,6 +136,7 @@ struct Event {
   uint32_t exec_flags = 0;
   std::string cwd;  // joined; empty when unknown
   std::string tty;
+  uint32_t sid = 0;  // exec: session id from the kernel (0 unknown)
   int64_t ret = 0;
   int32_t dirfd = 0;
   uint32_t at_flags = 0;

@@ -23,7 +23,9 @@ Sender::Sender(Spool &spool, std::unique_ptr<Protocol> proto, SenderOptions opt)
 Sender::~Sender() { stop(); }
 
 void Sender::start() {
-  if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+  if (thread_.joinable()) return;
+  stats_.running = true;  // before the thread exists: a health check right after start sees it live
+  thread_ = std::thread([this] { run(); });
 }
 
 void Sender::stop() {
@@ -59,12 +61,14 @@ void Sender::run() {
   int attempt = 0;
   bool connected = false;
   uint64_t sent = spool_.acked();
+  uint64_t high = sent;  // end of everything sent so far: below it, a send is a retry
   std::vector<SpoolRecord> batch;
   std::string last_error;
   auto failed = [&](const Status &st) {
     stats_.failures++;
     if (connected) proto_->disconnect();
     connected = false;
+    stats_.connected = false;
     // Only a change of cause is logged: a collector down for an hour is one line, not thousands.
     if (st.message != last_error) KLOG_WARN("%s: %s; retrying", proto_->describe().c_str(), st.message.c_str());
     last_error = st.message;
@@ -79,6 +83,7 @@ void Sender::run() {
       }
       connected = true;
       stats_.connects++;
+      stats_.connected = true;
       if (!last_error.empty()) KLOG_INFO("%s: connected again", proto_->describe().c_str());
       last_error.clear();
       attempt = 0;
@@ -93,7 +98,13 @@ void Sender::run() {
         continue;
       }
       stats_.sent += batch.size();
+      if (batch.front().offset < high) {
+        uint64_t again = 0;
+        for (auto &r : batch) again += r.offset < high;
+        stats_.retried += again;
+      }
       sent = batch.back().next;
+      high = std::max(high, sent);
     }
     uint64_t upto = 0;
     if (Status st = proto_->confirmed(upto); !st) {
@@ -109,6 +120,8 @@ void Sender::run() {
     if (proto_->confirmed(upto) && upto > spool_.acked()) spool_.ack(upto);
     proto_->disconnect();
   }
+  stats_.connected = false;
+  stats_.running = false;
 }
 
 }  // namespace ktrail::delivery

@@ -40,6 +40,9 @@ struct SenderStats {
   std::atomic<uint64_t> sent{0};
   std::atomic<uint64_t> failures{0};
   std::atomic<uint64_t> connects{0};
+  std::atomic<uint64_t> retried{0};    // records sent again after a failure (duplicates)
+  std::atomic<bool> connected{false};
+  std::atomic<bool> running{false};    // the sender thread is in its loop
 };
 
 class Sender {

@@ -9,10 +9,19 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 
 #include "common/log.h"
 
 namespace ktrail::delivery {
+
+namespace {
+uint64_t monotonic_coarse_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+}  // namespace
 namespace {
 
 constexpr size_t kHeader = 16;
@@ -128,6 +137,7 @@ Status Spool::open(const std::string &dir, const SpoolOptions &opt, std::unique_
   SpoolRecovery rec;
   if (Status st = s->recover(rec); !st) return st;
   if (recovery) *recovery = rec;
+  if (s->flushed_end_ > s->acked_) s->stamps_.push_back({s->acked_, monotonic_coarse_ns()});
   out = std::move(s);
   return Status::ok();
 }
@@ -215,6 +225,9 @@ Status Spool::append(uint64_t sequence, std::string_view payload) {
   if (active.second + buf_.size() > active.first && active.second + buf_.size() - active.first + rec_size > opt_.segment_bytes)
     if (Status st = roll(); !st) return st;
   evict_locked(rec_size);
+  uint64_t now = monotonic_coarse_ns();
+  if (stamps_.empty() || now - stamps_.back().second >= 1000000000ull)
+    stamps_.push_back({segs_.rbegin()->second + buf_.size(), now});
   char h[kHeader];
   put32(h, static_cast<uint32_t>(payload.size()));
   put64(h + 8, sequence);
@@ -283,7 +296,22 @@ void Spool::evict_locked(uint64_t need) {
     }
     unlink(path.c_str());
     segs_.erase(segs_.begin());
+    prune_stamps_locked();
   }
+}
+
+// Keeps the stamp that covers the oldest pending record and every later one.
+void Spool::prune_stamps_locked() const {
+  uint64_t oldest = std::max(acked_, segs_.begin()->first);
+  while (stamps_.size() > 1 && stamps_[1].first <= oldest) stamps_.pop_front();
+}
+
+double Spool::oldest_pending_age() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  uint64_t oldest = std::max(acked_, segs_.begin()->first);
+  if (oldest >= segs_.rbegin()->second + buf_.size() || stamps_.empty()) return 0;
+  prune_stamps_locked();
+  return static_cast<double>(monotonic_coarse_ns() - stamps_.front().second) / 1e9;
 }
 
 Status Spool::flush() {
@@ -367,6 +395,7 @@ Status Spool::ack(uint64_t next) {
       done.push_back(seg_path(segs_.begin()->first));
       segs_.erase(segs_.begin());
     }
+    prune_stamps_locked();
   }
   if (cursor == cursor_persisted_) return Status::ok();
   // The cursor first, then the segments: a crash in between only replays (at-least-once).

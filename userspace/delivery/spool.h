@@ -12,6 +12,7 @@
 #pragma once
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -81,6 +82,9 @@ class Spool {
   bool wait_for_data(uint64_t from, std::chrono::milliseconds timeout);
   void wake();
   uint64_t disk_bytes() const;
+  // Seconds since the oldest record not yet acknowledged was appended (0: none pending), to
+  // within a second; records recovered at open count from the open. For /metrics.
+  double oldest_pending_age() const;
   const std::string &dir() const { return dir_; }
 
  private:
@@ -89,6 +93,7 @@ class Spool {
   Status write_buffer();
   Status roll();
   void evict_locked(uint64_t need);
+  void prune_stamps_locked() const;
   Status persist_cursor(uint64_t offset);
   std::string seg_path(uint64_t start) const;
 
@@ -104,6 +109,9 @@ class Spool {
   uint64_t cursor_persisted_ = UINT64_MAX;
   SpoolLoss loss_;
   bool woken_ = false;
+  // (offset, CLOCK_MONOTONIC ns) of the first record appended in each second: the records
+  // from that offset up to the next stamp's were appended at or after that time.
+  mutable std::deque<std::pair<uint64_t, uint64_t>> stamps_;
 };
 
 }  // namespace ktrail::delivery

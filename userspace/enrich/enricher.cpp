@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "enrich/cache_stats.h"
+
 namespace ktrail {
 
 Enricher::Enricher(const std::string &proc_root, const std::string &etc)
@@ -49,7 +51,9 @@ void Enricher::enrich(Event &e) {
     info.start_boot_ns = e.proc.start_boot_ns;
     info.pid_ns = e.proc.pid_ns;
     uint64_t st;
-    if (!ProcTable::read_stat(proc_root_, e.proc.pid, st, info.sid)) {
+    if (e.sid) {
+      info.sid = e.sid;
+    } else if (!ProcTable::read_stat(proc_root_, e.proc.pid, st, info.sid)) {
       // Gone already: exec keeps the session, and a fork inherits its parent's.
       const ProcInfo *prev = procs_.find(e.proc.pid);
       if (!prev) prev = procs_.find(e.proc.ppid);
@@ -59,6 +63,7 @@ void Enricher::enrich(Event &e) {
     procs_.upsert(e.proc.pid, std::move(info));
   } else if (e.proc.pid) {
     const ProcInfo *p = procs_.find(e.proc.pid);
+    g_process_cache.count(p != nullptr);
     ProcInfo fresh;
     if (!p && ProcTable::read_proc(proc_root_, e.proc.pid, fresh)) {
       procs_.upsert(e.proc.pid, std::move(fresh));

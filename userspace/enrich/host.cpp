@@ -1,6 +1,9 @@
 #include "enrich/host.h"
 
 #include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cstdlib>
 
 #include <cstdio>
 #include <ctime>
@@ -30,17 +33,52 @@ std::string os_release_value(const std::string &content, const std::string &key)
   return "";
 }
 
-HostInfo HostInfo::detect(const std::string &root) {
+std::string choose_host_name(bool host_uts, const std::string &node_name_env,
+                             const std::string &host_etc_hostname, const std::string &uname_nodename) {
+  if (host_uts) return uname_nodename;
+  if (!node_name_env.empty()) return node_name_env;
+  std::string n = host_etc_hostname.substr(0, host_etc_hostname.find_first_of(" \t\r\n"));
+  return n.empty() ? uname_nodename : n;
+}
+
+namespace {
+std::string ns_link(const std::string &pid, const char *ns) {
+  char buf[64];
+  ssize_t n = readlink(("/proc/" + pid + "/ns/" + ns).c_str(), buf, sizeof buf);
+  return n > 0 ? std::string(buf, n) : "";
+}
+std::string first_line(const std::string &path) {
+  std::ifstream f(path);
+  std::string l;
+  std::getline(f, l);
+  return l;
+}
+}  // namespace
+
+HostInfo HostInfo::detect(const std::string &root_arg) {
   HostInfo h;
-  struct utsname u;
-  if (uname(&u) == 0) {
-    h.name = u.nodename;
-    h.os_kernel = u.release;
+  std::string root = root_arg;
+  struct utsname u {};
+  uname(&u);
+  h.os_kernel = u.release;
+  h.name = u.nodename;
+  // kthreadd (pid 2 in the host's PID namespace) always lives in the initial namespaces, and
+  // unlike pid 1 it has no mm, so its ns links and root are readable wherever we have
+  // CAP_SYS_PTRACE (some inits are not). Unreadable links count as "same": no better guess.
+  if (root_arg.empty() && first_line("/proc/2/comm") == "kthreadd") {
+    std::string self_mnt = ns_link("self", "mnt"), init_mnt = ns_link("2", "mnt");
+    std::string self_uts = ns_link("self", "uts"), init_uts = ns_link("2", "uts");
+    bool host_mnt = init_mnt.empty() || self_mnt == init_mnt;
+    bool host_uts = init_uts.empty() || self_uts == init_uts;
+    if (!host_mnt) root = "/proc/2/root";
+    const char *node = getenv("NODE_NAME");
+    h.name = choose_host_name(host_uts, node ? node : "",
+                              host_mnt ? "" : first_line(root + "/etc/hostname"), u.nodename);
   }
-  std::ifstream f(root + "/etc/machine-id");
-  std::getline(f, h.id);
-  std::ifstream b(root + "/proc/sys/kernel/random/boot_id");
-  std::getline(b, h.boot_id);
+  h.id = first_line(root + "/etc/machine-id");
+  if (h.id.empty() && root != root_arg) h.id = first_line("/etc/machine-id");
+  // The kernel's, whatever the mount namespace.
+  h.boot_id = first_line(root_arg + "/proc/sys/kernel/random/boot_id");
   std::ifstream o(root + "/etc/os-release");
   if (!o) o.open(root + "/usr/lib/os-release");
   std::string osr((std::istreambuf_iterator<char>(o)), std::istreambuf_iterator<char>());

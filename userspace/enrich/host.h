@@ -13,8 +13,17 @@ struct HostInfo {
   std::string os_name;     // /etc/os-release NAME
   std::string os_version;  // /etc/os-release VERSION_ID
   std::string os_family;   // /etc/os-release ID ("debian")
+  // root "": this host. In a container that shares the host's PID namespace (a DaemonSet pod
+  // with hostPID) the files describe the image and uname the pod, so the host's own files are
+  // read through /proc/2/root (kthreadd's) and the name comes from $NODE_NAME or the host's /etc/hostname.
   static HostInfo detect(const std::string &root = "");
 };
+
+// The host's name, by precedence: our own UTS namespace is the host's -> uname; else the node
+// name Kubernetes gave us; else the host's /etc/hostname; else uname (a pod name: better than
+// nothing, and the agent warns).
+std::string choose_host_name(bool host_uts, const std::string &node_name_env,
+                             const std::string &host_etc_hostname, const std::string &uname_nodename);
 
 // /etc/os-release value for key ("" if absent); quotes and escapes removed.
 std::string os_release_value(const std::string &content, const std::string &key);

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "common/log.h"
+#include "enrich/cache_stats.h"
 
 namespace ktrail {
 namespace {
@@ -123,6 +124,7 @@ void IdentityEnricher::housekeeping(uint64_t now) {
 
 IdentityEnricher::Entry *IdentityEnricher::entry_for_cgroup(uint64_t id, uint32_t pid) {
   auto it = by_cgroup_.find(id);
+  g_container_cache.count(it != by_cgroup_.end());
   if (it != by_cgroup_.end()) return &it->second;
   const std::string *path = cgroups_.find(id);
   std::string fresh;

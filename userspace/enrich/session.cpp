@@ -97,6 +97,12 @@ bool SessionTracker::trusted(const Event &e) const {
   return e.executable.empty() || is_ssh_exe(basename_of(e.executable));
 }
 
+size_t SessionTracker::pending_auths() const {
+  size_t n = 0;
+  for (auto &[pid, c] : conns_) n += c.pending.active;
+  return n;
+}
+
 uint64_t SessionTracker::failures_from(const std::string &ip) const {
   auto it = failures_.find(ip);
   return it == failures_.end() ? 0 : it->second.first;

@@ -68,6 +68,8 @@ class SessionTracker {
   uint64_t failures_from(const std::string &ip) const;
   const SshSession *session(uint32_t id) const;
   size_t session_count() const { return sessions_.size() + pid_sessions_.size(); }
+  // ssh_auth events held back, waiting for their partner signal (metrics: pipeline queue).
+  size_t pending_auths() const;
   bool is_ssh_exe(const std::string &name) const;
 
  private:

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "enrich/cache_stats.h"
+
 namespace ktrail {
 
 void NameDb::refresh() {
@@ -38,6 +40,7 @@ const std::string &NameDb::lookup(uint32_t id) {
   static const std::string empty;
   refresh();
   auto it = names_.find(id);
+  g_user_cache.count(it != names_.end());
   return it == names_.end() ? empty : it->second;
 }
 

@@ -8,6 +8,8 @@ namespace {
 constexpr std::string_view kClose = "}}";
 constexpr std::string_view kSequenceKey = "\"sequence\":";
 constexpr std::string_view kActionKey = "\"action\":\"";
+constexpr std::string_view kEventCodeKey = "\"event_code\":\"";
+constexpr std::string_view kOcsfStart = "{\"time\":";
 // The event object comes second, right after @timestamp; look there first.
 constexpr size_t kEventWindow = 512;
 
@@ -88,12 +90,27 @@ bool find_sequence(std::string_view record, uint64_t &seq) {
 }
 
 std::string_view find_action(std::string_view record) {
-  size_t pos = find_in(record, kActionKey);
+  const std::string_view key = record.substr(0, kOcsfStart.size()) == kOcsfStart ? kEventCodeKey : kActionKey;
+  size_t pos = find_in(record, key);
   if (pos == std::string_view::npos) return {};
-  pos += kActionKey.size();
+  pos += key.size();
   size_t end = record.find('"', pos);
   if (end == std::string_view::npos || end - pos > 64) return {};
   return record.substr(pos, end - pos);
+}
+
+const nlohmann::json &ktrail_object(const nlohmann::json &record) {
+  return record.contains("ktrail") ? record.at("ktrail") : record.at("unmapped");
+}
+
+std::string record_host_id(const nlohmann::json &record) {
+  for (const char *o : {"host", "device"}) {
+    auto it = record.find(o);
+    if (it == record.end() || !it->is_object()) continue;
+    auto id = it->find(o == std::string_view("host") ? "id" : "uid");
+    if (id != it->end() && id->is_string()) return id->get<std::string>();
+  }
+  return "";
 }
 
 }  // namespace ktrail::chain

@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
+
 #include "integrity/crypto.h"
 
 namespace ktrail::chain {
@@ -55,7 +57,14 @@ bool signed_message(std::string_view canonical, std::string &msg, Signature &sig
 // ---- hot-path field lookups ----------------------------------------------------------------
 // event.sequence and event.action from a record our writer produced. Only used to order and
 // classify records: every byte is covered by the hash whatever these return.
+// ECS records carry them as event.sequence/event.action, OCSF records (which start with
+// {"time":) as metadata.sequence/metadata.event_code.
 bool find_sequence(std::string_view record, uint64_t &seq);
 std::string_view find_action(std::string_view record);
+
+// The ktrail object of a parsed record: ECS `ktrail`, OCSF `unmapped` (throws if absent).
+const nlohmann::json &ktrail_object(const nlohmann::json &record);
+// host.id (ECS) or device.uid (OCSF); "" when absent.
+std::string record_host_id(const nlohmann::json &record);
 
 }  // namespace ktrail::chain

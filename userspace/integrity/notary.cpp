@@ -11,12 +11,20 @@
 #include "common/log.h"
 #include "integrity/chain.h"
 #include "sinks/json_writer.h"
+#include "sinks/ocsf.h"
 
 namespace ktrail {
 namespace {
 
-void begin_record(JsonWriter &w, int64_t realtime_ns, const char *type, const char *action,
+// The record up to its last member, the ktrail object (ECS `ktrail`, OCSF `unmapped`), whose
+// key this writes.
+void begin_record(Schema schema, JsonWriter &w, int64_t realtime_ns, const char *type, const char *action,
                   uint64_t seq, const HostInfo &host) {
+  if (schema == Schema::Ocsf) {
+    ocsf_begin_agent_record(w, realtime_ns, seq, action, host);
+    w.key("unmapped");
+    return;
+  }
   w.begin_object();
   w.field("@timestamp", format_rfc3339(realtime_ns));
   w.key("event").begin_object();
@@ -31,6 +39,7 @@ void begin_record(JsonWriter &w, int64_t realtime_ns, const char *type, const ch
   w.key("host").begin_object().field("name", host.name).field("id", host.id);
   write_host_identity(w, host);
   w.end_object();
+  w.key("ktrail");
 }
 
 // A group- or world-readable key is a leaked key on a shared host; say so (never its contents).
@@ -97,7 +106,7 @@ void Notary::consider_output_tail(std::string_view line, const std::string &outp
   }
   std::string canon = chain::canonical(sp.body);
   nlohmann::json j = nlohmann::json::parse(canon, nullptr, false);
-  if (j.is_discarded() || !j.contains("host") || j["host"].value("id", "") != host_.id) {
+  if (j.is_discarded() || chain::record_host_id(j) != host_.id) {
     KLOG_WARN("%s ends with a record of another host or an unreadable one: not resuming from it",
               output.c_str());
     return;
@@ -150,8 +159,8 @@ void Notary::start_record(uint64_t seq, int64_t realtime_ns, std::string &json,
                           std::string &table) {
   run_first_ = seq;
   JsonWriter w(json);
-  begin_record(w, realtime_ns, "start", "agent_start", seq, host_);
-  w.key("ktrail").begin_object();
+  begin_record(cfg_.schema, w, realtime_ns, "start", "agent_start", seq, host_);
+  w.begin_object();
   w.key("agent").begin_object().field("version", KTRAIL_VERSION).field("pid", static_cast<int64_t>(getpid())).end_object();
   std::string details;
   if (!resume_.active) {
@@ -195,8 +204,8 @@ void Notary::checkpoint_record(uint64_t seq, int64_t realtime_ns, const char *re
   const bool has_prev = resume_.checkpoint_known && !st_.checkpoint_signature.empty();
 
   JsonWriter w(json);
-  begin_record(w, realtime_ns, "info", "checkpoint", seq, host_);
-  w.key("ktrail").begin_object();
+  begin_record(cfg_.schema, w, realtime_ns, "info", "checkpoint", seq, host_);
+  w.begin_object();
   w.key("checkpoint").begin_object();
   w.field("reason", reason);
   w.field("first_sequence", first);

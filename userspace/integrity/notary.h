@@ -19,6 +19,7 @@
 #include "enrich/host.h"
 #include "integrity/crypto.h"
 #include "integrity/state.h"
+#include "sinks/format.h"
 
 namespace ktrail {
 
@@ -27,6 +28,7 @@ struct NotaryConfig {
   std::string signing_key_path;  // empty: checkpoints are written unsigned
   uint64_t checkpoint_records = 10000;  // 0: no count trigger
   double checkpoint_seconds = 60;       // 0: no time trigger
+  Schema schema = Schema::Ecs;          // of agent_start and checkpoint records
 };
 
 class Notary {

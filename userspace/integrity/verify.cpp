@@ -142,7 +142,7 @@ struct CheckpointFields {
 
 bool parse_checkpoint(const json &j, CheckpointFields &c) {
   try {
-    const json &k = j.at("ktrail").at("checkpoint");
+    const json &k = chain::ktrail_object(j).at("checkpoint");
     c.reason = k.at("reason").get<std::string>();
     c.first = k.at("first_sequence").get<uint64_t>();
     c.last = k.at("last_sequence").get<uint64_t>();
@@ -391,7 +391,7 @@ struct Verifier::Impl {
       return failure(Damage::Modified, seq, l.input, l.line_no, "agent_start " + std::to_string(seq) + ": " + std::move(d));
     };
     try {
-      const json &k = j.at("ktrail");
+      const json &k = chain::ktrail_object(j);
       if (!k.contains("resume")) {
         if (seq != 1) return fail("claims a new chain in the middle of one");
         exp_first = 1;
@@ -424,7 +424,7 @@ struct Verifier::Impl {
   bool declared_gap(std::string_view body, uint64_t seq, const Digest &hash, Anchor &virt) {
     json j = json::parse(chain::canonical(body), nullptr, false);
     try {
-      const json &r = j.at("ktrail").at("resume");
+      const json &r = chain::ktrail_object(j).at("resume");
       if (!r.contains("unwritten")) return false;
       uint64_t first = r["unwritten"].at("first").get<uint64_t>();
       uint64_t last = r["unwritten"].at("last").get<uint64_t>();
@@ -461,7 +461,7 @@ struct Verifier::Impl {
     } else if (action == "agent_start") {
       json j = json::parse(chain::canonical(body), nullptr, false);
       try {
-        const json &r = j.at("ktrail").at("resume");
+        const json &r = chain::ktrail_object(j).at("resume");
         if (!from_hex(r.at("hash").get<std::string>(), P.hash)) throw std::runtime_error("hash");
         P.seq = seq - 1;
         rep.start = "agent restart";
@@ -537,7 +537,7 @@ struct Verifier::Impl {
     json j = json::parse(chain::canonical(body), nullptr, false);
     rep.lost_events++;
     try {
-      rep.lost_records += j.at("ktrail").at("lost").at("count").get<uint64_t>();
+      rep.lost_records += chain::ktrail_object(j).at("lost").at("count").get<uint64_t>();
     } catch (const json::exception &) {
       // Chained as it is; the count just is not known.
     }

@@ -1,7 +1,9 @@
 #include "loader/transport.h"
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/perf_event.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,13 +17,33 @@ namespace {
 class RingSource : public EventSource {
  public:
   explicit RingSource(Callback cb) : cb_(std::move(cb)) {}
-  ~RingSource() override { ring_buffer__free(rb_); }
+  ~RingSource() override {
+    ring_buffer__free(rb_);
+    if (pos_ != MAP_FAILED) munmap(pos_, 2 * page_);
+  }
   bool init(int fd, std::string &err) {
     rb_ = ring_buffer__new(fd, &RingSource::on_sample, this, nullptr);
     if (!rb_) {
       err = std::string("ring_buffer__new: ") + strerror(errno);
       return false;
     }
+    // libbpf 1.1 has no ring__avail_data_size(): map the consumer and producer position
+    // pages (read-only) ourselves to see the fill. Only the metrics read them; failure is mild.
+    page_ = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    bpf_map_info info{};
+    uint32_t len = sizeof info;
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) size_ = info.max_entries;
+    pos_ = mmap(nullptr, 2 * page_, PROT_READ, MAP_SHARED, fd, 0);
+    if (pos_ == MAP_FAILED) KLOG_DEBUG("ring buffer positions not mapped: %s", strerror(errno));
+    return true;
+  }
+  bool fill(uint64_t &pending, uint64_t &size) const override {
+    if (pos_ == MAP_FAILED || size_ == 0) return false;
+    auto *base = static_cast<const char *>(pos_);
+    uint64_t cons = __atomic_load_n(reinterpret_cast<const uint64_t *>(base), __ATOMIC_ACQUIRE);
+    uint64_t prod = __atomic_load_n(reinterpret_cast<const uint64_t *>(base + page_), __ATOMIC_ACQUIRE);
+    pending = prod > cons ? prod - cons : 0;
+    size = size_;
     return true;
   }
   int poll(int timeout_ms) override {
@@ -47,6 +69,9 @@ class RingSource : public EventSource {
   }
   Callback cb_;
   struct ::ring_buffer *rb_ = nullptr;
+  void *pos_ = MAP_FAILED;
+  size_t page_ = 4096;
+  uint64_t size_ = 0;
 };
 
 class PerfSource : public EventSource {

@@ -18,6 +18,9 @@ class EventSource {
   // Records the kernel reported as lost by the transport itself (perf LOST records).
   virtual uint64_t transport_lost() const = 0;
   virtual const char *name() const = 0;
+  // Bytes the kernel produced that the agent has not consumed yet, and the buffer's size.
+  // Thread-safe. False when the transport cannot tell (the perf buffer, split per CPU).
+  virtual bool fill(uint64_t & /*pending*/, uint64_t & /*size*/) const { return false; }
 
   static std::unique_ptr<EventSource> ring_buffer(int map_fd, Callback cb, std::string &err);
   // wakeup_bytes: per-CPU backlog that wakes the agent (perf watermark).

@@ -68,7 +68,7 @@ void Pipeline::emit(Event &e) {
   table_.clear();
   bool need_json = notary_ != nullptr, need_table = false;  // the chain hashes the JSON form
   for (auto &s : sinks_) (s->format() == Format::Json ? need_json : need_table) = true;
-  if (need_json) format_json(e, host_, json_);
+  if (need_json) format_record(schema_, e, host_, json_);
   if (need_table) format_table(e, table_);
   write_out();
   if (notary_) after_record();

@@ -11,6 +11,7 @@
 #include "enrich/enricher.h"
 #include "enrich/host.h"
 #include "integrity/notary.h"
+#include "sinks/format.h"
 #include "sinks/sink.h"
 
 namespace ktrail {
@@ -58,6 +59,8 @@ class Pipeline {
   // Tamper-evident trail (integrity/): every record is chained, checkpoints are written, and
   // the sequence continues from the notary's state. Without a notary records are unchained.
   void set_notary(std::unique_ptr<Notary> notary);
+  // ECS (default) or OCSF records; the chain seals whichever is emitted.
+  void set_schema(Schema s) { schema_ = s; }
   // The run's first record (agent_start), linking to the previous run's last one.
   void begin();
   // The final checkpoint, then everything flushed and the state saved. Call once, at the end.
@@ -85,6 +88,7 @@ class Pipeline {
   uint64_t decode_lost_reported_ = 0;
   PipelineStats stats_;
   std::string json_, table_;
+  Schema schema_ = Schema::Ecs;
   DecodeResult last_internal_;  // reused: internal records are frequent at container start
 };
 

@@ -36,15 +36,6 @@ bool is_cred_id_call(const Event &e) {
   return e.kind == EventKind::Cred && e.syscall != KTRAIL_SYS_SETGROUPS && e.syscall != KTRAIL_SYS_CAPSET;
 }
 
-int event_errno(const Event &e) {
-  if (e.kind == EventKind::ExecFailed) return static_cast<int>(-e.ret);
-  if (e.kind == EventKind::File && e.ret < 0) return static_cast<int>(-e.ret);
-  if (e.kind == EventKind::Cred && e.syscall != KTRAIL_SYS_SETFSUID && e.syscall != KTRAIL_SYS_SETFSGID &&
-      e.ret < 0)
-    return static_cast<int>(-e.ret);
-  return 0;
-}
-
 // ktrail.cred.requested.<which>: the syscall's argument, -1 for "unchanged" (as in the JSON).
 bool requested(const Event &e, Value &v, uint32_t call, int idx) {
   if (e.kind != EventKind::Cred || e.syscall != call) return false;

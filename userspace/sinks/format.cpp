@@ -111,6 +111,8 @@ bool fs_call_succeeded(const Event &e) {
   return e.proc.creds.fsgid == static_cast<uint32_t>(e.req[0]);
 }
 
+}  // namespace
+
 int event_errno(const Event &e) {
   if (e.kind == EventKind::ExecFailed) return static_cast<int>(-e.ret);
   if (e.kind == EventKind::File && e.ret < 0) return static_cast<int>(-e.ret);
@@ -119,6 +121,8 @@ int event_errno(const Event &e) {
     return static_cast<int>(-e.ret);
   return 0;
 }
+
+namespace {
 
 void write_creds(JsonWriter &w, const Creds &c) {
   w.begin_object()
@@ -499,13 +503,8 @@ void format_json(const Event &e, const HostInfo &host, std::string &out) {
   w.end_object();
 
   if (e.kind == EventKind::Lost) {
-    w.key("ktrail").begin_object();
-    w.key("lost").begin_object()
-        .field("hook", e.lost_hook).field("source", e.lost_source).field("count", e.lost_count);
-    if (e.lost_last_sequence)
-      w.field("first_sequence", e.lost_first_sequence).field("last_sequence", e.lost_last_sequence);
-    w.end_object();
-    w.end_object();
+    w.key("ktrail");
+    write_ktrail_object(w, e);
     w.end_object();
     return;
   }
@@ -573,7 +572,23 @@ void format_json(const Event &e, const HostInfo &host, std::string &out) {
 
   write_identity(w, e);
 
-  w.key("ktrail").begin_object();
+  w.key("ktrail");
+  write_ktrail_object(w, e);
+  w.end_object();
+}
+
+void write_ktrail_object(JsonWriter &w, const Event &e) {
+  w.begin_object();
+  if (e.kind == EventKind::Lost) {
+    w.key("lost").begin_object()
+        .field("hook", e.lost_hook).field("source", e.lost_source).field("count", e.lost_count);
+    if (e.lost_last_sequence)
+      w.field("first_sequence", e.lost_first_sequence).field("last_sequence", e.lost_last_sequence);
+    w.end_object();
+    w.end_object();
+    return;
+  }
+  const Creds &c = e.proc.creds;
   write_identity_ktrail(w, e);
   w.key("process").begin_object()
       .field("ns_pid", e.proc.ns_pid)
@@ -632,7 +647,6 @@ void format_json(const Event &e, const HostInfo &host, std::string &out) {
   }
   write_ssh_ktrail(w, e);
   if (w.saw_invalid_utf8()) w.field("invalid_utf8", true);
-  w.end_object();  // ktrail
   w.end_object();
 }
 

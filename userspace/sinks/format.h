@@ -4,6 +4,7 @@
 
 #include "decode/event.h"
 #include "enrich/host.h"
+#include "sinks/json_writer.h"
 
 namespace ktrail {
 
@@ -19,6 +20,15 @@ std::string capability_name(int cap);      // "CAP_SYS_ADMIN"; "CAP_<n>" past th
 int capability_id(const std::string &name); // "CAP_SYS_ADMIN" -> 21; -1 when not a known name
 const char *event_action(const Event &e);  // "exec", "setresuid", ...
 bool event_success(const Event &e);
-const char *file_action(uint32_t syscall);  // open, chmod, chown, rename, unlink, truncate, setxattr
+
+// The record schema (--schema): ECS (format_json) or OCSF 1.1.0 (sinks/ocsf.h).
+enum class Schema { Ecs, Ocsf };
+void format_record(Schema schema, const Event &e, const HostInfo &host, std::string &out);
+// The ktrail-specific object ({...}): ECS `ktrail`, OCSF `unmapped`. Always a record's last member.
+void write_ktrail_object(JsonWriter &w, const Event &e);
+int event_errno(const Event &e);                 // the failed call's errno, 0 if none
+const char *file_action(uint32_t file_syscall);  // "open", "chmod", ...
+// A record's time as RFC 3339 UTC, whichever schema wrote it; "" when it has none.
+std::string record_timestamp(std::string_view record);
 
 }  // namespace ktrail

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -68,11 +69,15 @@ void repair_torn_tail(const std::string &path) {
       last != '\n') {
     off_t keep = last_line_end(fd, st.st_size);
     char head[16] = {};
-    constexpr std::string_view kRecordStart = "{\"@timestamp\":";
-    ssize_t n = pread(fd, head, kRecordStart.size(), keep);
-    // The fragment may be shorter than the prefix itself.
-    if (st.st_size - keep < kMaxTailLine && n > 0 &&
-        std::string_view(head, static_cast<size_t>(n)) == kRecordStart.substr(0, static_cast<size_t>(n)) &&
+    // ECS and OCSF records start so.
+    constexpr std::string_view kEcsStart = "{\"@timestamp\":", kOcsfStart = "{\"time\":";
+    ssize_t n = pread(fd, head, kEcsStart.size(), keep);
+    auto starts = [&](std::string_view prefix) {
+      // The fragment may be shorter than the prefix itself.
+      size_t k = std::min(static_cast<size_t>(n), prefix.size());
+      return std::string_view(head, k) == prefix.substr(0, k);
+    };
+    if (st.st_size - keep < kMaxTailLine && n > 0 && (starts(kEcsStart) || starts(kOcsfStart)) &&
         ftruncate(fd, keep) == 0) {
       KLOG_WARN("%s ended with an incomplete record (%lld bytes, from an interrupted write): removed it",
                 path.c_str(), static_cast<long long>(st.st_size - keep));
@@ -89,7 +94,7 @@ class FileSink : public Sink {
            FileRotation rot = {})
       : f_(f), owned_(owned), fmt_(fmt), name_(std::move(name)), path_(std::move(path)), rot_(rot) {
     struct stat st;
-    if (owned_ && fstat(fileno(f_), &st) == 0) size_ = static_cast<uint64_t>(st.st_size);
+    if (owned_ && fstat(fileno(f_), &st) == 0) size_ = synced_ = static_cast<uint64_t>(st.st_size);
   }
   ~FileSink() override {
     flush();
@@ -100,15 +105,29 @@ class FileSink : public Sink {
     buf_.append(line);
     buf_ += '\n';
     size_ += line.size() + 1;
+    buffered_records_++;
     return buf_.size() < kMaxBuffered || flush();
   }
   bool flush() override {
-    if (!f_) return buf_.clear(), false;
+    uint64_t n = buffered_records_;
+    buffered_records_ = 0;
+    if (!f_) return buf_.clear(), failed_.fetch_add(n, std::memory_order_relaxed), false;
     bool ok = fwrite(buf_.data(), 1, buf_.size(), f_) == buf_.size();
     buf_.clear();
     ok = fflush(f_) == 0 && ok;
+    if (owned_ && rot_.fsync == FileRotation::Fsync::Always && synced_ != size_) {
+      ok = fsync(fileno(f_)) == 0 && ok;
+      synced_ = size_;
+    }
     if (!ok) clearerr(f_);
+    (ok ? written_ : failed_).fetch_add(n, std::memory_order_relaxed);
     return ok;
+  }
+  OutputStats stats() const override {
+    OutputStats s;
+    s.records_sent = written_.load(std::memory_order_relaxed);
+    s.failures = failed_.load(std::memory_order_relaxed);
+    return s;
   }
   std::string describe() const override { return name_; }
 
@@ -116,7 +135,8 @@ class FileSink : public Sink {
   bool rotate() override {
     bool ok = flush();
     if (f_) {
-      ok = fsync(fileno(f_)) == 0 && ok;  // a closed file is final: make it durable
+      if (rot_.fsync != FileRotation::Fsync::Never)
+        ok = fsync(fileno(f_)) == 0 && ok;  // a closed file is final: make it durable
       fclose(f_);
       f_ = nullptr;
     }
@@ -128,14 +148,14 @@ class FileSink : public Sink {
       ok = ::rename(path_.c_str(), numbered(1).c_str()) == 0 && ok;
     }
     f_ = fopen(path_.c_str(), "ae");
-    size_ = 0;
+    size_ = synced_ = 0;
     if (!f_) {
       KLOG_ERROR("cannot reopen %s after rotation: %s", path_.c_str(), strerror(errno));
       return false;
     }
     int dfd = ::open(dir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
-      fsync(dfd);
+      if (rot_.fsync != FileRotation::Fsync::Never) fsync(dfd);
       ::close(dfd);
     }
     return ok;
@@ -160,6 +180,9 @@ class FileSink : public Sink {
   FileRotation rot_;
   std::string buf_;
   uint64_t size_ = 0;
+  uint64_t buffered_records_ = 0;
+  std::atomic<uint64_t> written_{0}, failed_{0};  // records, counted when flushed
+  uint64_t synced_ = 0;  // size_ at the last fsync (Fsync::Always)
 };
 
 }  // namespace
@@ -183,7 +206,7 @@ Status make_sink(const std::string &spec, Format stdout_format, std::unique_ptr<
   }
   return Status::error(KTRAIL_EXIT_USAGE,
                        "unknown output '" + spec + "' (expected stdout, file:PATH, syslog+tcp://HOST:PORT, "
-                       "syslog+tls://HOST:PORT or syslog+udp://HOST:PORT)");
+                       "syslog+tls://HOST:PORT, syslog+udp://HOST:PORT or syslog+relp://HOST:PORT)");
 }
 
 }  // namespace ktrail

@@ -13,6 +13,20 @@ namespace ktrail {
 
 enum class Format { Json, Table };
 
+// Delivery counters of one output, for /metrics and /healthz. Read from the metrics thread:
+// implementations keep them in atomics.
+struct OutputStats {
+  uint64_t records_sent = 0;     // written (local) or handed to the collector (network)
+  uint64_t failures = 0;         // failed writes (local); failed connects/sends (network)
+  uint64_t records_retried = 0;  // network: sent again after a failure
+  bool network = false;          // the rest is only meaningful for spooled network outputs
+  uint64_t connects = 0;
+  bool sender_running = false;
+  bool connected = false;
+  uint64_t spool_bytes = 0;           // on disk
+  double spool_oldest_age_seconds = 0;  // oldest record not yet acknowledged
+};
+
 class Sink {
  public:
   virtual ~Sink() = default;
@@ -34,12 +48,17 @@ class Sink {
   // The last complete line the output held when opened (a file from an earlier run), so the
   // chain can resume after it. False when there is none.
   virtual bool last_line(std::string &) const { return false; }
+  // Thread-safe (see OutputStats).
+  virtual OutputStats stats() const { return {}; }
 };
 
 // file: outputs rotate PATH -> PATH.1 -> ... -> PATH.<max_files> once PATH reaches max_bytes.
 struct FileRotation {
   uint64_t max_bytes = 0;  // 0: never rotate
   unsigned max_files = 9;  // rotated files kept
+  // When records reach the disk: Never (the kernel decides), Rotate (a rotated file is made
+  // durable before the next opens), Always (fsync at every flush, ~every --drain-ms).
+  enum class Fsync { Never, Rotate, Always } fsync = Fsync::Rotate;
 };
 
 // Network outputs (syslog+tcp://, syslog+tls://, syslog+udp://): each spools to

@@ -11,7 +11,9 @@
 #include <map>
 
 #include "common/log.h"
+#include "delivery/relp.h"
 #include "delivery/sender.h"
+#include "sinks/format.h"
 #include "delivery/spool.h"
 
 namespace ktrail {
@@ -113,6 +115,20 @@ class SpoolingSink : public Sink {
   }
   bool flush() override { return static_cast<bool>(spool_->flush()); }
   std::string describe() const override { return name_; }
+  OutputStats stats() const override {
+    const auto &ss = sender_->stats();
+    OutputStats o;
+    o.network = true;
+    o.records_sent = ss.sent.load();
+    o.failures = ss.failures.load();
+    o.records_retried = ss.retried.load();
+    o.connects = ss.connects.load();
+    o.sender_running = ss.running.load();
+    o.connected = ss.connected.load();
+    o.spool_bytes = spool_->disk_bytes();
+    o.spool_oldest_age_seconds = spool_->oldest_pending_age();
+    return o;
+  }
   bool take_loss(uint64_t &count, uint64_t &first, uint64_t &last) override {
     delivery::SpoolLoss l = spool_->take_loss();
     count = l.count;
@@ -148,8 +164,11 @@ bool parse_syslog_url(const std::string &url, SyslogTarget &out, std::string &er
   if (scheme == "syslog+tcp") t.peer.proto = Proto::Tcp, t.peer.port = 514;
   else if (scheme == "syslog+udp") t.peer.proto = Proto::Udp, t.peer.port = 514;
   else if (scheme == "syslog+tls") t.peer.proto = Proto::Tls, t.peer.port = 6514;
+  else if (scheme == "syslog+relp") t.peer.proto = Proto::Tcp, t.peer.port = 2514, t.relp = true;
+  else if (scheme == "syslog+relp+tls") t.peer.proto = Proto::Tls, t.peer.port = 2514, t.relp = true;
   else {
-    err = "unknown output scheme '" + scheme + "' (expected syslog+tcp, syslog+tls or syslog+udp)";
+    err = "unknown output scheme '" + scheme +
+          "' (expected syslog+tcp, syslog+tls, syslog+udp, syslog+relp or syslog+relp+tls)";
     return false;
   }
   std::string rest = sep == std::string::npos ? "" : url.substr(sep + 3);
@@ -190,9 +209,13 @@ bool parse_syslog_url(const std::string &url, SyslogTarget &out, std::string &er
     query = amp == std::string::npos ? "" : query.substr(amp + 1);
     size_t eq = kv.find('=');
     std::string k = kv.substr(0, eq), v = eq == std::string::npos ? "" : kv.substr(eq + 1);
-    bool tls_only = k == "ca" || k == "cert" || k == "key";
+    bool tls_only = k == "ca" || k == "cert" || k == "key" || k == "peer";
     if (tls_only && t.peer.proto != Proto::Tls) {
-      err = scheme + " output: parameter '" + k + "' only applies to syslog+tls";
+      err = scheme + " output: parameter '" + k + "' only applies to syslog+tls and syslog+relp+tls";
+      return false;
+    }
+    if ((k == "window" || k == "peer") && !t.relp) {
+      err = scheme + " output: parameter '" + k + "' only applies to syslog+relp and syslog+relp+tls";
       return false;
     }
     if (v.empty()) {
@@ -202,7 +225,17 @@ bool parse_syslog_url(const std::string &url, SyslogTarget &out, std::string &er
     if (k == "ca") t.peer.tls.ca_file = v;
     else if (k == "cert") t.peer.tls.cert_file = v;
     else if (k == "key") t.peer.tls.key_file = v;
-    else if (k == "facility") {
+    else if (k == "peer") t.relp_peer = v;
+    else if (k == "window") {
+      // librelp silently replaces a window below 2 with its default, which would break the
+      // acknowledgement arithmetic in delivery/relp.h.
+      if (v.size() > 4 || v.find_first_not_of("0123456789") != std::string::npos || std::stoi(v) < 2 ||
+          std::stoi(v) > 1024) {
+        err = scheme + " output: window '" + v + "' is not a number from 2 to 1024";
+        return false;
+      }
+      t.relp_window = std::stoi(v);
+    }    else if (k == "facility") {
       auto it = facilities().find(v);
       if (it == facilities().end()) {
         err = scheme + " output: unknown facility '" + v + "'";
@@ -210,12 +243,19 @@ bool parse_syslog_url(const std::string &url, SyslogTarget &out, std::string &er
       }
       t.facility = it->second;
     } else {
-      err = scheme + " output: unknown parameter '" + k + "' (expected ca, cert, key or facility)";
+      err = scheme + " output: unknown parameter '" + k + "' (expected ca, cert, key, facility" +
+            (t.relp ? std::string(", window or peer)") : std::string(")"));
       return false;
     }
   }
   if (t.peer.tls.cert_file.empty() != t.peer.tls.key_file.empty()) {
     err = scheme + " output: mutual TLS needs both cert= and key=";
+    return false;
+  }
+  if (t.relp && t.peer.proto == Proto::Tls &&
+      (t.peer.tls.ca_file.empty() || t.peer.tls.cert_file.empty())) {
+    err = scheme + " output needs ca=, cert= and key=: librelp verifies the server certificate only "
+                   "when the client presents one of its own";
     return false;
   }
   bool v6 = host.find(':') != std::string::npos;
@@ -225,15 +265,12 @@ bool parse_syslog_url(const std::string &url, SyslogTarget &out, std::string &er
 }
 
 std::string syslog_message(const std::string &json, const std::string &hostname, int pid, int facility) {
-  // The formatter writes @timestamp first, as RFC 3339 UTC: exactly RFC 5424's TIMESTAMP.
-  constexpr std::string_view kTs = "{\"@timestamp\":\"";
-  std::string_view ts = "-";
-  if (json.compare(0, kTs.size(), kTs) == 0) {
-    size_t end = json.find('"', kTs.size());
-    if (end != std::string::npos) ts = std::string_view(json).substr(kTs.size(), end - kTs.size());
-  }
+  // The record's time (ECS @timestamp, OCSF time) as RFC 3339 UTC: RFC 5424's TIMESTAMP.
+  std::string ts = record_timestamp(json);
+  if (ts.empty()) ts = "-";
   int severity = json.find("\"kind\":\"lost\"") != std::string::npos ||
-                         json.find("\"action\":\"lost\"") != std::string::npos
+                         json.find("\"action\":\"lost\"") != std::string::npos ||
+                         json.find("\"event_code\":\"lost\"") != std::string::npos
                      ? 4
                      : 5;
   std::string host = hostname.empty() ? "-" : hostname.substr(0, 255);
@@ -258,6 +295,10 @@ Status make_network_sink(const std::string &spec, const DeliveryOptions &opt, st
   SyslogTarget t;
   std::string err;
   if (!parse_syslog_url(spec, t, err)) return Status::error(KTRAIL_EXIT_USAGE, err);
+  if (t.relp && !delivery::make_relp_protocol)
+    return Status::error(KTRAIL_EXIT_USAGE, t.name + ": this ktrail binary has no RELP support (ktrail-static is "
+                                            "linked without librelp, which needs GnuTLS); use the dynamically "
+                                            "linked ktrail for syslog+relp outputs");
   std::string sub = t.name;
   for (char &c : sub)
     if (!isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-') c = '_';
@@ -282,8 +323,22 @@ Status make_network_sink(const std::string &spec, const DeliveryOptions &opt, st
   }
   int facility = t.facility;
   std::string name = t.name;
-  out = std::make_unique<SpoolingSink>(name, std::move(spool), std::make_unique<SyslogProtocol>(std::move(t)),
-                                       hostname, facility);
+  std::unique_ptr<delivery::Protocol> proto;
+  if (t.relp) {
+    delivery::RelpTarget r;
+    r.host = t.peer.host;
+    r.port = t.peer.port;
+    r.tls = t.peer.proto == Proto::Tls;
+    r.tls_files = t.peer.tls;
+    r.peer_name = t.relp_peer;
+    r.window = t.relp_window;
+    r.timeout_ms = t.peer.timeout_ms;
+    r.name = t.name;
+    if (Status st = delivery::make_relp_protocol(r, proto); !st) return Status::error(st.code, t.name + ": " + st.message);
+  } else {
+    proto = std::make_unique<SyslogProtocol>(std::move(t));
+  }
+  out = std::make_unique<SpoolingSink>(name, std::move(spool), std::move(proto), hostname, facility);
   return Status::ok();
 }
 

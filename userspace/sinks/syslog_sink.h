@@ -6,6 +6,10 @@
 //   syslog+tls://HOST[:PORT]?ca=FILE&cert=FILE&key=FILE   (6514; server certificate and
 //                              hostname always verified; cert+key: mutual TLS)
 //   syslog+udp://HOST[:PORT]   (514; best effort: UDP has no delivery confirmation)
+//   syslog+relp://HOST[:PORT]  (2514; RELP: the cursor moves on the collector's acknowledgements)
+//   syslog+relp+tls://HOST[:PORT]?ca=FILE&cert=FILE&key=FILE[&peer=NAME]   (2514; mutual TLS
+//                              only: librelp verifies the server only with a client certificate)
+//   syslog+relp*: &window=N (unanswered messages in flight, 2..1024, default 128)
 //   any of them: &facility=NAME (default authpriv)
 #pragma once
 #include <memory>
@@ -20,6 +24,9 @@ struct SyslogTarget {
   delivery::Peer peer;
   int facility = 10;     // authpriv
   std::string name;      // "syslog+tls://host:port": logs, lost events, spool directory
+  bool relp = false;     // syslog+relp, syslog+relp+tls (peer.proto Tcp or Tls)
+  int relp_window = 128;
+  std::string relp_peer; // name the RELP server certificate must carry; "": the host
 };
 
 // Parses a syslog URL; err is precise (which part, which parameter).

@@ -221,7 +221,9 @@ struct ktrail_exec {
 	__u32 args_len;    /* bytes used in args: NUL-separated strings */
 	__u32 cwd_len;     /* bytes used in cwd */
 	__u32 filename_len;
-	__u32 _pad0;
+	/* Session id (global pid of the session leader); 0 when unknown. Saves the agent reading
+	 * /proc/PID/stat for every exec. */
+	__u32 sid;
 	char tty[KTRAIL_TTY_LEN]; /* tty->name: "pts3" (the agent writes pts/3), "" without one */
 	char filename[KTRAIL_PATH_MAX]; /* bprm->filename as the caller passed it */
 	/* Working directory components, leaf first, each NUL-terminated; the agent joins them. */
