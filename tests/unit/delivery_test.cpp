@@ -1,14 +1,21 @@
-// Network output pieces that need no network: syslog URLs and message format, backoff, and the
-// sender's retry/resend/ack logic against a scripted protocol.
+// Network output pieces that need no collector: syslog URLs and message format, backoff, the
+// sender's retry/resend/ack logic against a scripted protocol, and TCP confirmation against a
+// loopback listener that never reads.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
-
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
 #include "delivery/sender.h"
 #include "delivery/spool.h"
+#include "sinks/format.h"
+#include "sinks/ocsf.h"
 #include "sinks/sink.h"
 #include "sinks/syslog_sink.h"
 #include "temp_dir.h"
@@ -130,6 +137,37 @@ TEST(SyslogMessage, IsRfc5424WithTheRecordTimestamp) {
   std::string lost = R"({"@timestamp":"2024-05-01T10:00:00Z","event":{"kind":"lost"}})";
   EXPECT_EQ(syslog_message(lost, "a b", 1, 4).substr(0, 5), "<36>1");  // auth.warning
   EXPECT_NE(syslog_message(lost, "a b", 1, 4).find(" a_b ktrail "), std::string::npos);
+  // As the formatter writes a lost record: the action, not the kind, says so.
+  std::string real_lost = R"({"@timestamp":"2024-05-01T10:00:00Z","event":{"kind":"event","category":["host"],)"
+                          R"("type":["info"],"action":"lost","outcome":"success","sequence":9},"ktrail":{}})";
+  EXPECT_EQ(syslog_message(real_lost, "h", 1, 10).substr(0, 5), "<84>1");
+}
+
+// The severity is looked up in the record's head only: it must be there in both schemas, as
+// the real formatters write them (a long host name and OS fields included).
+TEST(SyslogMessage, LostRecordsAreWarningsInBothSchemas) {
+  HostInfo host{std::string(200, 'h'), std::string(32, 'f')};
+  host.os_name = "Debian GNU/Linux";
+  Event lost;
+  lost.kind = EventKind::Lost;
+  lost.sequence = 7;
+  lost.lost_hook = "syslog+tcp://collector.example:514";
+  lost.lost_source = "spool";
+  lost.lost_count = 3;
+  lost.lost_first_sequence = 1;
+  lost.lost_last_sequence = 3;
+  Event exec;
+  exec.kind = EventKind::Exec;
+  exec.sequence = 8;
+  std::string ecs_lost, ocsf_lost, ecs_exec, ocsf_exec;
+  format_json(lost, host, ecs_lost);
+  format_ocsf(lost, host, ocsf_lost);
+  format_json(exec, host, ecs_exec);
+  format_ocsf(exec, host, ocsf_exec);
+  EXPECT_EQ(syslog_message(ecs_lost, "h", 1, 10).substr(0, 5), "<84>1");
+  EXPECT_EQ(syslog_message(ocsf_lost, "h", 1, 10).substr(0, 5), "<84>1");
+  EXPECT_EQ(syslog_message(ecs_exec, "h", 1, 10).substr(0, 5), "<85>1");
+  EXPECT_EQ(syslog_message(ocsf_exec, "h", 1, 10).substr(0, 5), "<85>1");
 }
 
 TEST(Backoff, GrowsExponentiallyUpToTheCapWithJitter) {
@@ -202,6 +240,108 @@ TEST(Sender, RetriesThenDeliversEverythingInOrderAndAcks) {
   ASSERT_EQ(p->received.size(), 100u);
   for (uint64_t i = 0; i < 100; i++) EXPECT_EQ(p->received[i], i + 1);
   EXPECT_GE(sender.stats().failures.load(), 5u);
+}
+
+
+// Takes every send, confirms nothing until the second batch, then drops the connection once:
+// the two unconfirmed batches go again.
+class DroppingProtocol : public delivery::Protocol {
+ public:
+  Status connect() override { return Status::ok(); }
+  void disconnect() override {}
+  Status send(const std::vector<delivery::SpoolRecord> &batch) override {
+    std::lock_guard<std::mutex> lk(mu);
+    for (auto &r : batch) received.push_back(r.sequence);
+    upto = batch.back().next;
+    return Status::ok();
+  }
+  Status confirmed(uint64_t &u) override {
+    std::lock_guard<std::mutex> lk(mu);
+    if (!dropped) {
+      if (received.size() < 10) return Status::ok();
+      dropped = true;
+      return Status::error(1, "the collector closed the connection");
+    }
+    u = upto;
+    return Status::ok();
+  }
+  std::string describe() const override { return "dropping"; }
+  std::mutex mu;
+  bool dropped = false;
+  uint64_t upto = 0;
+  std::vector<uint64_t> received;
+};
+
+TEST(Sender, CountsWhatItResendsAfterAReconnect) {
+  test::TempDir t;
+  std::unique_ptr<delivery::Spool> spool;
+  ASSERT_TRUE(delivery::Spool::open(t.path(), {}, spool));
+  for (uint64_t i = 1; i <= 20; i++) ASSERT_TRUE(spool->append(i, "r" + std::to_string(i)));
+  ASSERT_TRUE(spool->flush());
+  auto proto = std::make_unique<DroppingProtocol>();
+  DroppingProtocol *p = proto.get();
+  delivery::SenderOptions so;
+  so.backoff_min_ms = 1;
+  so.backoff_max_ms = 1;
+  so.batch_records = 5;
+  delivery::Sender sender(*spool, std::move(proto), so);
+  sender.start();
+  ASSERT_TRUE(sender.drain(10000));
+  sender.stop();
+  std::lock_guard<std::mutex> lk(p->mu);
+  std::vector<uint64_t> want;
+  for (uint64_t i = 1; i <= 10; i++) want.push_back(i);
+  for (uint64_t i = 1; i <= 20; i++) want.push_back(i);
+  EXPECT_EQ(p->received, want);
+  // Exactly the records the collector got twice; the first send of each is not counted.
+  EXPECT_EQ(sender.stats().resent.load(), 10u);
+  EXPECT_EQ(sender.stats().sent.load(), 30u);
+  EXPECT_EQ(sender.stats().connects.load(), 2u);
+}
+
+// A collector whose window is full (it stopped reading) still acknowledged the first batch at
+// the TCP level: that batch is confirmed (the cursor moves past it) although the send queue
+// never empties, and the unacknowledged second batch is not.
+TEST(SyslogTcp, ConfirmsEachBatchTheCollectorAcknowledgedWhileTheQueueIsNeverEmpty) {
+  test::TempDir t;
+  int srv = socket(AF_INET, SOCK_STREAM, 0);
+  int small = 4096;  // inherited by the accepted connection: a window of a few KiB
+  setsockopt(srv, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(srv, reinterpret_cast<sockaddr *>(&a), sizeof(a)), 0);
+  ASSERT_EQ(listen(srv, 4), 0);  // never accepted, never read: the kernel still takes a window
+  socklen_t len = sizeof(a);
+  getsockname(srv, reinterpret_cast<sockaddr *>(&a), &len);
+  DeliveryOptions d;
+  d.spool_dir = t / "spool";
+  d.hostname = "h";
+  std::unique_ptr<Sink> sink;
+  ASSERT_TRUE(make_sink("syslog+tcp://127.0.0.1:" + std::to_string(ntohs(a.sin_port)), Format::Json, sink, {}, d));
+  std::string record = R"({"@timestamp":"2024-05-01T10:00:00Z","event":{"sequence":1},"pad":")" +
+                       std::string(1000, 'x') + "\"}";
+  ASSERT_TRUE(sink->write_record(1, record));
+  ASSERT_TRUE(sink->flush());
+  const uint64_t first_end = 16 + syslog_message(record, "h", getpid(), 10).size();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  for (uint64_t i = 2; i <= 13; i++) ASSERT_TRUE(sink->write_record(i, record));
+  ASSERT_TRUE(sink->flush());
+  std::string cursor_path = t / ("spool/syslog_tcp___127.0.0.1_" + std::to_string(ntohs(a.sin_port)) + "/cursor");
+  auto cursor = [&] {
+    uint64_t v = 0;
+    std::ifstream f(cursor_path, std::ios::binary);
+    unsigned char b[8] = {};
+    if (f.read(reinterpret_cast<char *>(b), 8))
+      for (int i = 7; i >= 0; i--) v = (v << 8) | b[i];
+    return v;
+  };
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(4);
+  while (cursor() == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(cursor(), first_end);
+  sink.reset();
+  close(srv);
 }
 
 }  // namespace

@@ -429,7 +429,7 @@ TEST(SenderStats, CountsRetriedRecordsAndLiveness) {
   sender.start();
   EXPECT_TRUE(sender.stats().running);
   ASSERT_TRUE(sender.drain(10000));
-  EXPECT_EQ(sender.stats().retried.load(), p->first_batch);
+  EXPECT_EQ(sender.stats().resent.load(), p->first_batch);
   EXPECT_EQ(p->first_batch, 20u);
   EXPECT_EQ(sender.stats().sent.load(), 40u);
   EXPECT_EQ(sender.stats().failures.load(), 1u);

@@ -257,5 +257,79 @@ TEST(PipelineOutputLoss, SpoolEvictionBecomesALostEventWithTheRange) {
   EXPECT_FALSE(json::parse(cap->lines[1])["ktrail"]["lost"].contains("first_sequence"));
 }
 
+// The final checkpoint's own append fills the spool and drops two older records.
+class EvictedByShutdownSink : public CaptureSink {
+ public:
+  using CaptureSink::CaptureSink;
+  bool write_record(uint64_t seq, const std::string &line) override {
+    if (!fired && line.find("\"reason\":\"shutdown\"") != std::string::npos) {
+      fired = true;
+      pending = true;
+      first = seq - 2;
+    }
+    return write(line);
+  }
+  bool take_loss(uint64_t &count, uint64_t &f, uint64_t &l) override {
+    if (!pending) return false;
+    pending = false;
+    count = 2, f = first, l = first + 1;
+    return true;
+  }
+  bool fired = false, pending = false;
+  uint64_t first = 0;
+};
+
+TEST(PipelineOutputLoss, ALossCausedByTheLastRecordsIsStillReportedAndSealed) {
+  log::set_level(log::Level::Error);
+  test::TempDir proc, etc;
+  Enricher en(proc.path(), etc.path());
+  auto cap = std::make_shared<Captured>();
+  std::vector<std::unique_ptr<Sink>> sinks;
+  sinks.push_back(std::make_unique<EvictedByShutdownSink>(Format::Json, cap));
+  Pipeline p(HostInfo{"h", "id"}, en, std::move(sinks));
+  std::unique_ptr<Notary> notary;
+  ASSERT_TRUE(Notary::open(NotaryConfig{}, HostInfo{"h", "id"}, notary));
+  p.set_notary(std::move(notary));
+  p.begin();
+  p.account_drops({1}, "kernel");
+  p.account_drops({2}, "kernel");
+  p.finish();
+  log::set_level(log::Level::Info);
+  // agent_start, two kernel losses, the shutdown checkpoint, the spool loss it caused, and a
+  // checkpoint that seals that report: the trail still ends on a checkpoint.
+  ASSERT_EQ(cap->lines.size(), 6u);
+  json checkpoint = json::parse(cap->lines[3]), lost = json::parse(cap->lines[4]), last = json::parse(cap->lines[5]);
+  EXPECT_EQ(checkpoint["event"]["action"], "checkpoint");
+  EXPECT_EQ(lost["ktrail"]["lost"]["source"], "spool");
+  EXPECT_EQ(lost["ktrail"]["lost"]["count"], 2);
+  EXPECT_EQ(lost["ktrail"]["lost"]["first_sequence"], 2);
+  EXPECT_EQ(lost["ktrail"]["lost"]["last_sequence"], 3);
+  EXPECT_EQ(last["event"]["action"], "checkpoint");
+  EXPECT_EQ(last["ktrail"]["checkpoint"]["last_sequence"], 5);
+}
+
+// A loss caused by a record that is not an event (a checkpoint, agent_start) is reported at
+// the next flush, not only with the next event, which may be a long time coming.
+TEST(PipelineOutputLoss, ALossCausedByACheckpointIsReportedAtTheNextFlush) {
+  log::set_level(log::Level::Error);
+  test::TempDir proc, etc;
+  Enricher en(proc.path(), etc.path());
+  auto cap = std::make_shared<Captured>();
+  auto lossy = std::make_unique<LossySink>(Format::Json, cap);
+  LossySink *l = lossy.get();
+  std::vector<std::unique_ptr<Sink>> sinks;
+  sinks.push_back(std::move(lossy));
+  Pipeline p(HostInfo{}, en, std::move(sinks));
+  std::unique_ptr<Notary> notary;
+  ASSERT_TRUE(Notary::open(NotaryConfig{}, HostInfo{}, notary));
+  p.set_notary(std::move(notary));
+  p.begin();
+  l->pending = true;  // agent_start's append dropped records
+  p.flush();
+  log::set_level(log::Level::Info);
+  ASSERT_EQ(cap->lines.size(), 2u);
+  EXPECT_EQ(json::parse(cap->lines[1])["ktrail"]["lost"]["source"], "spool");
+}
+
 }  // namespace
 }  // namespace ktrail

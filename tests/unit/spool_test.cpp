@@ -46,6 +46,20 @@ TEST(Spool, Crc32cKnownValue) {
   EXPECT_EQ(crc32c("123456789", 9), 0xE3069283u);
 }
 
+TEST(Spool, Crc32cVectorsAndChaining) {
+  // RFC 3720 B.4 again: whole 8-byte words (the hardware path's main loop) and odd tails.
+  std::string zeros(32, '\0'), ones(32, '\xff'), up(32, 0);
+  for (int i = 0; i < 32; i++) up[i] = static_cast<char>(i);
+  EXPECT_EQ(crc32c(zeros.data(), 32), 0x8A9136AAu);
+  EXPECT_EQ(crc32c(ones.data(), 32), 0x62A8AB43u);
+  EXPECT_EQ(crc32c(up.data(), 32), 0x46DD794Eu);
+  // The spool checksums the sequence, then the payload, as one stream.
+  std::string text = "The quick brown fox jumps over the lazy dog, 0123456789";
+  for (size_t cut = 0; cut <= text.size(); cut++)
+    EXPECT_EQ(crc32c(text.data() + cut, text.size() - cut, crc32c(text.data(), cut)), crc32c(text.data(), text.size()))
+        << cut;
+}
+
 TEST(Spool, AppendIsInvisibleUntilFlushThenReadInOrder) {
   test::TempDir t;
   auto s = open_spool(t.path());

@@ -61,7 +61,9 @@ void Sender::run() {
   int attempt = 0;
   bool connected = false;
   uint64_t sent = spool_.acked();
-  uint64_t high = sent;  // end of everything sent so far: below it, a send is a retry
+  // End of everything handed to the protocol so far, whether or not that send succeeded: a
+  // failed send may still have delivered part of its batch.
+  uint64_t attempted = sent;
   std::vector<SpoolRecord> batch;
   std::string last_error;
   auto failed = [&](const Status &st) {
@@ -93,18 +95,16 @@ void Sender::run() {
       continue;
     }
     if (!batch.empty()) {
+      if (batch.front().offset < attempted)
+        stats_.resent += std::count_if(batch.begin(), batch.end(),
+                                       [&](const SpoolRecord &r) { return r.offset < attempted; });
+      attempted = std::max(attempted, batch.back().next);
       if (Status st = proto_->send(batch); !st) {
         failed(st);
         continue;
       }
       stats_.sent += batch.size();
-      if (batch.front().offset < high) {
-        uint64_t again = 0;
-        for (auto &r : batch) again += r.offset < high;
-        stats_.retried += again;
-      }
       sent = batch.back().next;
-      high = std::max(high, sent);
     }
     uint64_t upto = 0;
     if (Status st = proto_->confirmed(upto); !st) {

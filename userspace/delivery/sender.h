@@ -40,7 +40,9 @@ struct SenderStats {
   std::atomic<uint64_t> sent{0};
   std::atomic<uint64_t> failures{0};
   std::atomic<uint64_t> connects{0};
-  std::atomic<uint64_t> retried{0};    // records sent again after a failure (duplicates)
+  // Records sent again after a failure (a reconnect resends from the acknowledged cursor):
+  // the collector may already hold them, so this bounds the duplicates it can see.
+  std::atomic<uint64_t> resent{0};
   std::atomic<bool> connected{false};
   std::atomic<bool> running{false};    // the sender thread is in its loop
 };

@@ -82,18 +82,33 @@ void fsync_dir(const std::string &dir) {
   }
 }
 
-// Reads the records of one segment file from byte `pos`, calling fn(offset_in_file, seq,
-// payload) for each valid one. Returns the end of the last valid record.
+// Reads the records of one segment file from byte `pos` up to `size`, calling fn(offset_in_file,
+// seq, payload) for each valid one. Returns the end of the last valid record. Reads in chunks:
+// two preads per record were most of the sender's system time.
 template <typename Fn>
 uint64_t scan_file(int fd, uint64_t pos, uint64_t size, Fn &&fn) {
-  std::string payload;
-  char h[kHeader];
+  constexpr uint64_t kChunk = 256u << 10;
+  std::string buf;
+  uint64_t buf_at = pos;  // file offset of buf[0]
+  // Makes [at, at + n) readable in buf.
+  auto have = [&](uint64_t at, uint64_t n) {
+    if (at >= buf_at && at + n <= buf_at + buf.size()) return true;
+    uint64_t want = std::min(std::max(n, kChunk), size - at);
+    buf.resize(want);
+    if (!read_all(fd, buf.data(), want, static_cast<off_t>(at))) {
+      buf.clear();
+      return false;
+    }
+    buf_at = at;
+    return true;
+  };
   while (pos + kHeader <= size) {
-    if (!read_all(fd, h, kHeader, static_cast<off_t>(pos))) break;
-    uint32_t len = get32(h);
+    if (!have(pos, kHeader)) break;
+    uint32_t len = get32(buf.data() + (pos - buf_at));
     if (len > kMaxPayload || pos + kHeader + len > size) break;
-    payload.resize(len);
-    if (len && !read_all(fd, payload.data(), len, static_cast<off_t>(pos + kHeader))) break;
+    if (!have(pos, kHeader + len)) break;
+    const char *h = buf.data() + (pos - buf_at);
+    std::string_view payload(h + kHeader, len);
     if (record_crc(h + 8, payload) != get32(h + 4)) break;
     if (!fn(pos, get64(h + 8), payload)) return pos;
     pos += kHeader + len;
@@ -103,7 +118,9 @@ uint64_t scan_file(int fd, uint64_t pos, uint64_t size, Fn &&fn) {
 
 }  // namespace
 
-uint32_t crc32c(const void *data, size_t size, uint32_t crc) {
+namespace {
+
+uint32_t crc32c_table(const uint8_t *p, size_t size, uint32_t crc) {
   static const auto table = [] {
     std::array<uint32_t, 256> t{};
     for (uint32_t i = 0; i < 256; i++) {
@@ -113,10 +130,35 @@ uint32_t crc32c(const void *data, size_t size, uint32_t crc) {
     }
     return t;
   }();
-  crc = ~crc;
-  auto *p = static_cast<const uint8_t *>(data);
   for (size_t i = 0; i < size; i++) crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
-  return ~crc;
+  return crc;
+}
+
+#if defined(__x86_64__)
+// SSE 4.2's crc32 instruction computes exactly CRC-32C, 8 bytes per instruction: every record
+// is checksummed twice (append, read), and the byte-wise table was most of the spool's cost.
+__attribute__((target("sse4.2"))) uint32_t crc32c_sse42(const uint8_t *p, size_t size, uint32_t crc) {
+  uint64_t c = crc;
+  for (; size >= 8; p += 8, size -= 8) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    c = __builtin_ia32_crc32di(c, v);
+  }
+  uint32_t c32 = static_cast<uint32_t>(c);
+  for (; size; p++, size--) c32 = __builtin_ia32_crc32qi(c32, *p);
+  return c32;
+}
+#endif
+
+}  // namespace
+
+uint32_t crc32c(const void *data, size_t size, uint32_t crc) {
+  auto *p = static_cast<const uint8_t *>(data);
+#if defined(__x86_64__)
+  static const bool hw = __builtin_cpu_supports("sse4.2");
+  if (hw) return ~crc32c_sse42(p, size, ~crc);
+#endif
+  return ~crc32c_table(p, size, ~crc);
 }
 
 std::string Spool::seg_path(uint64_t start) const {

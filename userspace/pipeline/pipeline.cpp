@@ -81,10 +81,12 @@ void Pipeline::emit(Event &e) {
 }
 
 // A full delivery spool dropped its oldest records: said in-band, on every output. Not
-// recursive: a loss caused by this report is reported with the next record.
-void Pipeline::report_output_losses() {
-  if (reporting_losses_) return;
+// recursive: a loss caused by this report, or by a record that is not an event (agent_start,
+// a checkpoint), is reported with the next event or at the next flush, whichever comes first.
+bool Pipeline::report_output_losses() {
+  if (reporting_losses_) return false;
   reporting_losses_ = true;
+  bool reported = false;
   for (size_t i = 0; i < sinks_.size(); i++) {
     uint64_t count = 0, first = 0, last = 0;
     if (!sinks_[i]->take_loss(count, first, last) || count == 0) continue;
@@ -98,8 +100,10 @@ void Pipeline::report_output_losses() {
     e.lost_first_sequence = first;
     e.lost_last_sequence = last;
     emit(e);
+    reported = true;
   }
   reporting_losses_ = false;
+  return reported;
 }
 
 // Seals the formatted record (once, so every output carries the same chain) and hands it to
@@ -165,6 +169,18 @@ void Pipeline::begin() {
 
 void Pipeline::finish() {
   if (notary_) emit_checkpoint("shutdown");
+  // The last records (that checkpoint, a loss report) can fill a spool in turn: nothing comes
+  // after them to carry the report, so it goes here, sealed by another checkpoint. Each round
+  // frees a whole segment; only a spool a few records small could keep this going.
+  for (int round = 0; round < 4 && report_output_losses(); round++)
+    if (notary_) emit_checkpoint("shutdown");
+  for (auto &s : sinks_) {
+    uint64_t count = 0, first = 0, last = 0;
+    if (s->take_loss(count, first, last))
+      KLOG_WARN("%s: %llu records (sequences %llu..%llu) dropped from a full spool at shutdown",
+                s->describe().c_str(), static_cast<unsigned long long>(count),
+                static_cast<unsigned long long>(first), static_cast<unsigned long long>(last));
+  }
   release();
   if (notary_)  // everything written: the next run has nothing to declare
     if (Status st = notary_->commit(/*durable=*/true); !st)
@@ -206,6 +222,7 @@ void Pipeline::account_transport_lost(uint64_t cumulative) {
 }
 
 void Pipeline::flush() {
+  report_output_losses();
   if (notary_ && notary_->checkpoint_due_by_time(Clock::boot_now())) emit_checkpoint("interval");
   else release();
 }

@@ -69,7 +69,7 @@ class Pipeline {
  private:
   void emit_all(std::vector<Event> &events);
   void emit_lost(const std::string &hook, const std::string &source, uint64_t count);
-  void report_output_losses();
+  bool report_output_losses();  // true if it emitted a lost event
   bool reporting_losses_ = false;
   void write_out();
   void after_record();
