@@ -26,6 +26,8 @@ import time
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH_DIR)
 ALL_CONFIGS = ["none", "ktrail", "auditd", "bpftrace"]
+# Not run by default: ktrail without alert rules, the baseline for the rules' own cost.
+EXTRA_CONFIGS = ["ktrail-norules"]
 AUDIT_KEY = "ktbench"
 AUDIT_RULE = ["always,exit", "-F", "arch=b64", "-S", "execve", "-k", AUDIT_KEY]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -807,7 +809,7 @@ def main():
 
     configs = [c for c in a.configs.split(",") if c]
     for c in configs:
-        if c not in ALL_CONFIGS:
+        if c not in ALL_CONFIGS + EXTRA_CONFIGS:
             ap.error(f"unknown config {c}")
     if "none" not in configs and a.rounds > 0:
         configs.insert(0, "none")  # ratios need the baseline
@@ -819,7 +821,7 @@ def main():
     target = os.path.join(a.bindir, "ktb-true" if a.target == "true" else "ktb-tiny")
     comm = os.path.basename(target)[:15]
     load_args = [target] if a.load == "exec" else ["-S"]
-    for p in (forkexec, target) + ((a.ktrail,) if "ktrail" in configs or a.soak else ()):
+    for p in (forkexec, target) + ((a.ktrail,) if "ktrail" in configs or "ktrail-norules" in configs or a.soak else ()):
         if not os.access(p, os.X_OK):
             sys.exit(f"exec_overhead: missing {p}; run bench/exec_overhead.sh (it builds them)")
 
@@ -834,6 +836,8 @@ def main():
     ktrail_extra = a.ktrail_args.split()
     tracers = {"none": NoTracer(), "ktrail": Ktrail(a.ktrail, ktrail_extra),
                "auditd": Auditd(), "bpftrace": Bpftrace()}
+    tracers["ktrail-norules"] = Ktrail(a.ktrail, ktrail_extra + ["--rules", "none"])
+    tracers["ktrail-norules"].name = "ktrail-norules"
     items = [(c, w) for c in configs for w in workers_list]
     meta = {
         "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -870,7 +874,7 @@ def main():
         if stats_prev != "0":
             log("warning: kernel.bpf_stats_enabled is already on; its overhead will weigh on "
                 "the BPF tracers' throughput")
-        n_bpf = sum(1 for c, _ in items if c in ("ktrail", "bpftrace"))
+        n_bpf = sum(1 for c, _ in items if c in ("ktrail", "ktrail-norules", "bpftrace"))
         eta = a.rounds * (len(items) * (a.seconds + 2) + n_bpf * (stats_s + 1)) + a.soak
         log(f"{a.rounds} rounds x {len(items)} runs of {a.seconds:g} s (about {eta / 60:.0f} min); "
             f"load {a.load}, target {target}; work dir {workdir}")

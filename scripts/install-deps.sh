@@ -19,6 +19,7 @@ TEST_PKGS=( iproute2 procps python3 openssh-server openssh-client sshpass sudo
   yamllint                              # deploy/ manifest checks
   podman runc containerd openssl        # tests/containers, TLS test servers
   rsyslog rsyslog-gnutls rsyslog-relp ) # tests/delivery: real collectors
+TEST_PKGS+=( libclang-rt-14-dev )      # tests/fuzz: libFuzzer + ASan runtime for clang
 # tests/metrics: a real Prometheus. Its postinst may start the system service (port 9090); the
 # test runs its own instance with its own config, storage and free loopback port.
 TEST_PKGS+=( prometheus )

@@ -101,6 +101,9 @@ Command parse_command_line(int argc, const char *const *argv) {
                   "Watched path (repeatable): /exact, /dir/, */suffix; w: prefix = writes only");
   run->add_option("--watch-file", o.watch_file, "File of --watch entries, one per line");
   run->add_flag("--no-default-watch", o.no_default_watch, "Do not watch the default secrets");
+  run->add_option("--rules", o.rules,
+                  "Alert rule file (repeatable); 'default' = the embedded pack (used when absent), "
+                  "'none' = no rules. SIGHUP reloads them");
   run->add_option("--metrics-addr", o.metrics_addr,
                   "Serve /metrics and /healthz on HOST:PORT ([V6]:PORT for IPv6); off disables");
   run->add_option("--config", o.config,
@@ -121,6 +124,10 @@ Command parse_command_line(int argc, const char *const *argv) {
   auto *version = app.add_subcommand("version", "Print the version");
   auto *verify = add_verify_command(app, cmd.verify);
   auto *probe = add_probe_command(app, cmd.probe);
+  auto *rules = app.add_subcommand("rules", "Alert rules");
+  rules->require_subcommand(1);
+  auto *rules_check = rules->add_subcommand("check", "Validate rule files (exit 2 with FILE:LINE:COL on errors)");
+  rules_check->add_option("FILE", cmd.rules_check_files, "Rule file, or 'default' for the embedded pack")->required();
 
   try {
     app.parse(argc, argv);
@@ -152,6 +159,7 @@ Command parse_command_line(int argc, const char *const *argv) {
   if (version->parsed()) cmd.kind = Command::Version;
   if (verify->parsed()) cmd.kind = Command::Verify;
   if (probe->parsed()) cmd.kind = Command::Probe;
+  if (rules_check->parsed()) cmd.kind = Command::RulesCheck;
   return cmd;
 }
 

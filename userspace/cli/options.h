@@ -66,6 +66,8 @@ struct RunOptions {
   std::vector<std::string> watch;      // added to the defaults
   std::string watch_file;
   bool no_default_watch = false;
+  // Alert rules (README "Rules"): files, "default" (the embedded pack) or "none"; empty = default.
+  std::vector<std::string> rules;
   // Prometheus /metrics and /healthz (metrics/); loopback unless told otherwise; "off": none.
   std::string metrics_addr = "127.0.0.1:9464";
   // Config file and record schema (README "Configuration file", "OCSF")
@@ -82,10 +84,11 @@ struct OutputClasses {
 OutputClasses output_classes(const RunOptions &o);
 
 struct Command {
-  enum Kind { None, Run, Version, Verify, Probe } kind = None;
+  enum Kind { None, Run, Version, Verify, Probe, RulesCheck } kind = None;
   RunOptions run;
   VerifyArgs verify;
   ProbeOptions probe;
+  std::vector<std::string> rules_check_files;  // `ktrail rules check FILE...`
   bool exit_now = false;  // --help or a parse error already printed
   int exit_code = 0;
 };

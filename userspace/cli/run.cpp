@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <future>
 #include <string>
 
 #include "common/log.h"
@@ -19,6 +20,7 @@
 #include "metrics/server.h"
 #include "pipeline/cap_summary.h"
 #include "pipeline/pipeline.h"
+#include "rules/rules.h"
 #include "sinks/format.h"
 
 namespace ktrail {
@@ -26,6 +28,20 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 void on_signal(int) { g_stop = true; }
+std::atomic<bool> g_reload{false};
+void on_reload(int) { g_reload = true; }
+
+struct LoadedRules {
+  std::shared_ptr<const rules::RuleSet> set;
+  std::vector<rules::RuleError> errors;
+};
+
+LoadedRules load_rule_set(const std::vector<std::string> &specs) {
+  auto set = std::make_shared<rules::RuleSet>();
+  LoadedRules r;
+  if (rules::load_rules(specs, *set, r.errors)) r.set = std::move(set);
+  return r;
+}
 
 log::Level parse_level(const std::string &s) {
   if (s == "debug") return log::Level::Debug;
@@ -88,6 +104,16 @@ int run_command(const RunOptions &o) {
     sinks.push_back(std::move(s));
   }
 
+  // A broken rule file is a configuration error: refuse to start rather than run without them.
+  rules::RuleEngine rule_engine;
+  {
+    LoadedRules lr = load_rule_set(o.rules);
+    for (const auto &e : lr.errors) KLOG_ERROR("rules: %s", e.str().c_str());
+    if (!lr.set) return KTRAIL_EXIT_USAGE;
+    rule_engine.install(lr.set);
+    KLOG_INFO("rules: %zu loaded", rule_engine.rule_count());
+  }
+
   // Bound before anything loads, so a bad address fails fast. A taken default port only
   // costs the metrics: tracing matters more (an explicit address must work).
   std::unique_ptr<metrics::Server> metrics_server;
@@ -107,6 +133,9 @@ int run_command(const RunOptions &o) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  struct sigaction hup {};
+  hup.sa_handler = on_reload;
+  sigaction(SIGHUP, &hup, nullptr);
 
   const HostInfo host = HostInfo::detect();
   const Schema schema = o.schema == "ocsf" ? Schema::Ocsf : Schema::Ecs;
@@ -147,6 +176,7 @@ int run_command(const RunOptions &o) {
   Pipeline pipeline(host, enricher, std::move(sinks));
   pipeline.set_schema(schema);
   pipeline.set_notary(std::move(notary));
+  pipeline.add_observer(&rule_engine);  // always: a SIGHUP may bring rules to a run without
   Loader loader;
   Status st = loader.start(lc, [&](const void *d, size_t n) { pipeline.on_record(d, n); });
   if (!st) {
@@ -160,8 +190,17 @@ int run_command(const RunOptions &o) {
     metrics::Server *s;
     ~ServerStop() { if (s) s->stop(); }
   } server_stop{metrics_server.get()};
+  // ktrail_rule_hits_total{rule}: counted from the alert records as they are emitted.
+  struct RuleHits : EventObserver {
+    metrics::Registry &reg;
+    explicit RuleHits(metrics::Registry &r) : reg(r) {}
+    void observe(const Event &e, std::vector<Event> &) override {
+      if (e.kind == EventKind::Alert && e.alert) reg.counter("ktrail_rule_hits_total", {{"rule", e.alert->rule_id}})->inc();
+    }
+  } rule_hits{registry};
   if (metrics_server) {
     pipeline.add_observer(&agent_metrics);
+    pipeline.add_observer(&rule_hits);
     agent_metrics.watch_loader(loader);
     agent_metrics.watch_outputs(output_list);
     metrics_server->route("/metrics", [&registry] {
@@ -214,6 +253,25 @@ int run_command(const RunOptions &o) {
     pipeline.account_drops(dropped, "kernel");
     pipeline.account_transport_lost(src->transport_lost());
   };
+  // SIGHUP: the rule files are parsed on another thread; the new set is installed here, between
+  // two records, or (on an error) the old one stays and the failure is reported in-band.
+  std::future<LoadedRules> reload;
+  auto poll_reload = [&] {
+    if (!reload.valid() && g_reload.exchange(false))
+      reload = std::async(std::launch::async, load_rule_set, o.rules);
+    if (!reload.valid() || reload.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
+    LoadedRules lr = reload.get();
+    if (lr.set) {
+      rule_engine.install(lr.set);
+      KLOG_INFO("rules: reloaded, %zu active", rule_engine.rule_count());
+      return;
+    }
+    for (const auto &e : lr.errors) KLOG_ERROR("rules: %s", e.str().c_str());
+    KLOG_ERROR("rules: reload failed, keeping the %zu rules in use", rule_engine.rule_count());
+    uint64_t now = Clock::boot_now();
+    Event notice = rules::reload_failed_notice(lr.errors, now, enricher.clock().to_realtime(now));
+    pipeline.emit(notice);
+  };
   int rc = KTRAIL_EXIT_OK;
   while (!g_stop) {
     int n = src->poll(o.drain_ms);
@@ -239,6 +297,7 @@ int run_command(const RunOptions &o) {
       last_caps = now;
     }
     pipeline.tick(now);
+    poll_reload();
     pipeline.flush();
     if (deadline && now >= deadline) break;
   }
@@ -255,12 +314,17 @@ int run_command(const RunOptions &o) {
               (unsigned long long)caps.summaries());
   }
   pipeline.tick(UINT64_MAX);
+  if (reload.valid()) reload.wait();
   pipeline.finish();  // the final checkpoint: a clean stop is not a cut trail
   loader.save_reported_drops(pipeline.drops_reported());
   const auto &ps = pipeline.stats();
   KLOG_INFO("stopped: %llu events emitted, %llu undecodable, %llu write errors",
             static_cast<unsigned long long>(ps.emitted), static_cast<unsigned long long>(ps.decode_errors),
             static_cast<unsigned long long>(ps.write_errors));
+  uint64_t alerts = 0;
+  for (const auto &[id, n] : rule_engine.hits()) alerts += n;
+  KLOG_INFO("rules: %llu evaluations, %llu alerts", static_cast<unsigned long long>(rule_engine.evaluations()),
+            static_cast<unsigned long long>(alerts));
   if ((ps.write_errors || ps.state_errors) && rc == KTRAIL_EXIT_OK) rc = KTRAIL_EXIT_OUTPUT;
   return rc;
 }

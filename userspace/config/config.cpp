@@ -173,6 +173,7 @@ const std::vector<Key> &keys() {
       key("watch_file", &RunOptions::watch_file),
       key("no_default_watch", &RunOptions::no_default_watch),
       key("metrics_addr", &RunOptions::metrics_addr),
+      key("rules", &RunOptions::rules),
   };
   return k;
 }

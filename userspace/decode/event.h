@@ -18,6 +18,8 @@ enum class EventKind : uint8_t {
   SshLog, SshPam,
   // capability checks and sensitive files (appended)
   Capable, File,
+  // a rule matched (userspace/rules): derived by the agent, never derived from (appended)
+  Alert,
 };
 
 // capable events (README "Capability checks").
@@ -49,6 +51,17 @@ struct FileFields {
   uint32_t watch = 0;
   std::string path, new_path;
   std::string watch_entry;      // the matching --watch entry (agent)
+};
+
+struct Event;
+// An alert's own fields; the user, process, source and container it names are the last
+// triggering event's (`trigger`).
+struct AlertFields {
+  std::string rule_id, rule_name, description;
+  int severity = 0;                          // ECS event.severity: 21 low .. 99 critical
+  std::string severity_text;                 // low, medium, high, critical
+  std::vector<uint64_t> trigger_sequences;   // event.sequence of every triggering event, in order
+  std::shared_ptr<const Event> trigger;      // the event that completed the match
 };
 
 struct Endpoint {
@@ -168,6 +181,8 @@ struct Event {
   std::shared_ptr<const ContainerInfo> container;
   std::shared_ptr<const CloudInfo> cloud;
   LeaderInfo entry_leader, session_leader;  // pid 0 = unknown
+  // ---- alerts only (kind Alert): shared, so a plain event pays one null pointer ----
+  std::shared_ptr<const AlertFields> alert;
 };
 
 }  // namespace ktrail

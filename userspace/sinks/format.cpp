@@ -7,6 +7,7 @@
 
 #include "decode/decode.h"
 #include "ktrail/abi/events.h"
+#include "sinks/alert_format.h"
 #include "sinks/identity_format.h"
 #include "sinks/json_writer.h"
 
@@ -96,6 +97,7 @@ const char *event_action(const Event &e) {
     case EventKind::SshPam: return "ssh_pam";
     case EventKind::Capable: return "capable";
     case EventKind::File: return file_action(e.file.syscall);
+    case EventKind::Alert: return "alert";
   }
   return "unknown";
 }
@@ -342,6 +344,7 @@ bool event_success(const Event &e) {
     case EventKind::SshPam: return true;
     case EventKind::Capable: return e.cap.ret == 0;
     case EventKind::File: return e.ret >= 0;
+    case EventKind::Alert: return true;
   }
   return false;
 }
@@ -464,6 +467,7 @@ void write_file_ktrail(JsonWriter &w, const Event &e) {
 }  // namespace
 
 void format_json(const Event &e, const HostInfo &host, std::string &out) {
+  if (e.kind == EventKind::Alert) return format_alert_json(e, host, out);
   JsonWriter w(out);
   const bool ok = event_success(e);
   const Creds &c = e.proc.creds;
@@ -736,6 +740,10 @@ void format_table(const Event &e, std::string &out) {
       details = printable(e.file.path);
       if (!e.file.new_path.empty()) details += " -> " + printable(e.file.new_path);
       if (e.ret < 0) result = errno_name(static_cast<int>(-e.ret));
+      break;
+    case EventKind::Alert:
+      result = e.alert ? e.alert->severity_text : "";
+      details = printable(alert_table_details(e));
       break;
     case EventKind::Lost:
       details = std::to_string(e.lost_count) + " records lost at " + e.lost_hook + " (" + e.lost_source + ")";

@@ -207,7 +207,47 @@ void ocsf_begin_agent_record(JsonWriter &w, int64_t realtime_ns, uint64_t seq, c
   w.field("status_id", 1).field("status", "Success");
 }
 
+// An alert of the rules engine (userspace/rules) is a Detection Finding: the rule is the
+// analytic, the triggering records are the related events, and actor/process/container are the
+// last trigger's.
+static void format_ocsf_alert(const Event &e, const HostInfo &host, std::string &out) {
+  static const AlertFields kNone;
+  const AlertFields &a = e.alert ? *e.alert : kNone;
+  const Event *t = a.trigger.get();
+  JsonWriter w(out);
+  const Mapping m{2, "Findings", 2004, "Detection Finding", 1, "Create"};
+  // ECS event.severity 21/47/73/99 -> OCSF Low/Medium/High/Critical.
+  const int sev = a.severity >= 99 ? 5 : a.severity >= 73 ? 4 : a.severity >= 47 ? 3 : 2;
+  write_header(w, e.realtime_ns, e.sequence, "alert", m, sev, host, t && t->container, t && t->cloud);
+  w.field("status_id", 1).field("status", "New");
+  w.key("finding_info").begin_object();
+  w.field("uid", host.id + ":" + std::to_string(e.sequence));
+  w.field("title", a.rule_name);
+  if (!a.description.empty()) w.field("desc", a.description);
+  w.key("types").begin_array().value(a.rule_id).end_array();
+  w.key("analytic").begin_object().field("uid", a.rule_id).field("name", a.rule_name)
+      .field("type_id", 1).field("type", "Rule").end_object();
+  w.key("related_events").begin_array();
+  for (uint64_t s : a.trigger_sequences)
+    w.begin_object().field("uid", host.id + ":" + std::to_string(s)).end_object();
+  w.end_array();
+  w.end_object();
+  if (t && t->kind != EventKind::Lost) {
+    write_actor(w, *t);
+    write_container_cloud(w, *t);
+  }
+  w.key("unmapped").begin_object().key("alert").begin_object();  // unmapped is OCSF's `ktrail`
+  w.field("rule_id", a.rule_id).field("severity", a.severity_text);
+  w.key("trigger_sequences").begin_array();
+  for (uint64_t s : a.trigger_sequences) w.value(s);
+  w.end_array();
+  if (t) w.field("trigger_action", event_action(*t));
+  w.end_object().end_object();
+  w.end_object();
+}
+
 void format_ocsf(const Event &e, const HostInfo &host, std::string &out) {
+  if (e.kind == EventKind::Alert) return format_ocsf_alert(e, host, out);
   JsonWriter w(out);
   const Mapping m = mapping(e);
   write_header(w, e.realtime_ns, e.sequence, event_action(e), m, severity(e), host, e.container != nullptr,
