@@ -643,8 +643,10 @@ class E2E : public ::testing::Test {
   std::vector<std::string> agent_args(const std::vector<std::string> &extra) const {
     // A fresh in-memory chain per run: sequences start at 1 and runs never share state.
     // Capability checks have their own suite (tests/caps); here they would add events per pid.
+    // /metrics too (tests/metrics): the default port may be held by another agent on the host,
+    // and its warning would fail the tests that expect a clean stderr.
     std::vector<std::string> a{"run", "--format", "json", "--chain-state", "none", "--cap-policy", "off",
-                               "-o", "file:" + out_};
+                               "--metrics-addr", "off", "-o", "file:" + out_};
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   }
