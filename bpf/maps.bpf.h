@@ -31,6 +31,11 @@ const volatile __u32 ktrail_trace_file __weak = 0;
 const volatile __u32 ktrail_watch_n __weak = 0;
 const volatile struct ktrail_watch ktrail_watches[KTRAIL_WATCH_MAX] __weak = {};
 
+/* 1: per-syscall tracepoints carry the 64-bit syscalls; the raw sys_enter/sys_exit programs
+ * only look at ia32 (TS_COMPAT) syscalls, which those tracepoints never see on x86_64. Not
+ * .rodata: the loader clears it when the per-syscall tracepoints fail to attach after load. */
+volatile __u32 ktrail_raw_compat_only __weak = 0;
+
 struct ktrail_hook_stats {
 	__u64 emitted;
 	__u64 dropped; /* transport full, or no room to track a syscall in flight */

@@ -98,6 +98,10 @@ Command parse_command_line(int argc, const char *const *argv) {
                   "Watched path (repeatable): /exact, /dir/, */suffix; w: prefix = writes only");
   run->add_option("--watch-file", o.watch_file, "File of --watch entries, one per line");
   run->add_flag("--no-default-watch", o.no_default_watch, "Do not watch the default secrets");
+  run->add_option("--ia32", o.ia32,
+                  "ia32 syscalls (int $0x80, 32-bit binaries): trace (raw syscall hooks, a cost on "
+                  "every syscall) or off (not seen)")
+      ->check(CLI::IsMember({"trace", "off"}));
   auto *version = app.add_subcommand("version", "Print the version");
   auto *verify = add_verify_command(app, cmd.verify);
   auto *probe = add_probe_command(app, cmd.probe);
@@ -183,6 +187,7 @@ Status to_loader_config(const RunOptions &o, LoaderConfig &c) {
   c.wakeup_bytes = o.wakeup_bytes;
   c.btf_path = o.btf;
   c.pin_dir = o.pin;
+  c.trace_ia32 = o.ia32 != "off";
   return Status::ok();
 }
 

@@ -55,6 +55,9 @@ struct RunOptions {
   std::vector<std::string> watch;      // added to the defaults
   std::string watch_file;
   bool no_default_watch = false;
+  // ia32 syscalls: "trace" keeps raw sys_enter/sys_exit programs for them (every syscall of
+  // every task pays their invocation); "off" leaves them unseen (reported as a gap).
+  std::string ia32 = "trace";  // trace | off
 };
 
 // Which event classes reach the outputs (the kernel may trace more: ssh needs exec and exit).

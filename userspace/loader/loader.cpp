@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <bpf/btf.h>
 
@@ -104,6 +105,7 @@ PlanRequest plan_request(const LoaderConfig &cfg) {
   r.trace_file = cfg.trace_file;
   r.buffer = cfg.buffer;
   r.hooks = cfg.hooks;
+  r.trace_ia32 = cfg.trace_ia32;
   return r;
 }
 
@@ -111,6 +113,10 @@ PlanKernel plan_kernel(const KernelFeatures &f) {
   PlanKernel k;
   k.ringbuf = f.ringbuf;
   k.has_tp_btf = [&f](const std::string &hook) { return f.has_tp_btf(hook); };
+  k.has_syscall_tp = [&f](const std::string &name) { return f.has_syscall_tp(name); };
+  k.has_syscall = [&f](const std::string &name) { return f.has_syscall(name); };
+  k.ia32 = f.ia32;
+  k.task_pt_regs = f.task_pt_regs;
   return k;
 }
 
@@ -211,6 +217,8 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
 
   const AttachPlan plan = plan_attach(plan_request(cfg), plan_kernel(*features_));
   if (!plan.buffer_problem.empty()) return Status::error(KTRAIL_EXIT_USAGE, plan.buffer_problem);
+  if (!plan.syscalls.ia32_gap.empty()) KLOG_WARN("%s", plan.syscalls.ia32_gap.c_str());
+  for (const auto &a : plan.syscalls.absent) KLOG_DEBUG("syscall %s: not on this kernel, not traced", a.c_str());
   const bool use_perf = plan.use_perf;
 
   // The pinned set must come from the same object and the same configuration.
@@ -293,7 +301,29 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
       {"cgroup_mkdir", skel_->progs.tp_btf__cgroup_mkdir, skel_->progs.tracepoint__cgroup__cgroup_mkdir,
        plan.hooks[4].wanted},
   };
-  static_assert(std::size(kHookNames) == 5, "defs[] follows kHookNames");
+  static_assert(std::size(kHookNames) == 6, "defs[] follows kHookNames; \"syscalls\" is last");
+  const HookPlan &sc_plan = plan.hooks[5];
+  // Per-syscall tracepoints: only those the plan names are loaded (a missing tracepoint's
+  // program would fail at attach, a missing syscall's at nothing, but both waste a verifier run).
+  std::vector<std::pair<std::string, bpf_program *>> sc_progs;
+  {
+    auto want = [&](const std::vector<std::string> &names, const std::string &n) {
+      return std::find(names.begin(), names.end(), n) != names.end();
+    };
+    bpf_program *prog;
+    bpf_object__for_each_program(prog, skel_->obj) {
+      const std::string name = bpf_program__name(prog);
+      for (const char *dir : {"enter", "exit"}) {
+        const std::string prefix = std::string("tracepoint__syscalls__sys_") + dir + "_";
+        if (name.compare(0, prefix.size(), prefix) != 0) continue;
+        const std::string sc = name.substr(prefix.size());
+        bool load = sc_plan.wanted && want(dir[1] == 'n' ? plan.syscalls.enter : plan.syscalls.exit, sc);
+        bpf_program__set_autoload(prog, load);
+        if (load) sc_progs.emplace_back(std::string("sys_") + dir + "_" + sc, prog);
+      }
+    }
+  }
+  skel_->bss->ktrail_raw_compat_only = plan.syscalls.raw_compat_only;
   const std::vector<PamProbe> pam_probes = {
       {skel_->progs.uprobe__pam_start, "pam_start", false},
       {skel_->progs.uretprobe__pam_authenticate, "pam_authenticate", true},
@@ -320,6 +350,33 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
   if (err) return classify_load_error(err, features_->lockdown);
 
   bool any = false;
+  // Per-syscall tracepoints first, all or none: a partial set would leave syscalls unseen,
+  // since the raw programs stand back for 64-bit syscalls while ktrail_raw_compat_only is set.
+  HookStatus sc_status{"syscalls", "tracepoint", false, ""};
+  if (sc_plan.wanted) {
+    HookStatus &st = sc_status;
+    size_t first_link = links_.size();
+    for (auto &[name, prog] : sc_progs) {
+      bpf_link *link = bpf_program__attach(prog);
+      if (!link) {
+        st.error = name + ": " + strerror(errno);
+        break;
+      }
+      links_.push_back(link);
+    }
+    if (st.error.empty()) {
+      st.attached = true;
+      KLOG_DEBUG("%zu per-syscall tracepoints attached", sc_progs.size());
+    } else {
+      for (size_t i = first_link; i < links_.size(); i++) bpf_link__destroy(static_cast<bpf_link *>(links_[i]));
+      links_.resize(first_link);
+      skel_->bss->ktrail_raw_compat_only = 0;
+      for (size_t i : {2, 3}) defs[i].wanted = true;  // the raw hooks carry every syscall now
+      KLOG_WARN("per-syscall tracepoints failed (%s): every syscall goes through sys_enter/sys_exit",
+                st.error.c_str());
+    }
+    any |= st.attached;
+  }
   for (auto &d : defs) {
     if (!d.wanted) continue;
     HookStatus st{d.hook, "", false, ""};
@@ -346,6 +403,7 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
     any |= st.attached;
     hooks_.push_back(st);
   }
+  if (sc_plan.wanted) hooks_.push_back(sc_status);  // listed in kHookNames order, like the plan
   if (cfg.trace_ssh) attach_ssh(cfg, pam_probes);
   if (cfg.cap_policy != CapPolicy::Off) {
     attach_capable(cap_variant);
