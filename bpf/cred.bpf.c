@@ -274,6 +274,34 @@ static __always_inline bool ktrail_raw_skip(long nr)
 	return !ktrail_in_compat_syscall_fast();
 }
 
+/* ktrail_exit for a syscall known at compile time: each per-syscall program carries only its
+ * own class's code, which keeps 40 of them cheap to verify. */
+static __always_inline void ktrail_exit_as(void *ctx, long ret, __u32 kind)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct ktrail_pending *p = bpf_map_lookup_elem(&ktrail_pending_map, &tid);
+
+	if (!p)
+		return;
+	if (ktrail_is_file_kind(kind)) {
+		bool staged = ktrail_file_stage(p->syscall, false, p->args, ret, p) != NULL;
+		bpf_map_delete_elem(&ktrail_pending_map, &tid);
+		if (staged) {
+			bpf_tail_call(ctx, &ktrail_file_progs, 0);
+			ktrail_count(KTRAIL_HOOK_FILE, true);
+		}
+		return;
+	}
+	if (kind >= KTRAIL_SYS_ACCEPT)
+		ktrail_ssh_exit(ctx, p, ret);
+	else if (kind >= KTRAIL_SYS_EXECVE) {
+		if (ret < 0)
+			ktrail_exit_exec(ctx, p, ret);
+	} else
+		ktrail_exit_cred(ctx, p, ret);
+	bpf_map_delete_elem(&ktrail_pending_map, &tid);
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(tp_btf__sys_enter, struct pt_regs *regs, long id)
 {
@@ -429,14 +457,23 @@ static __always_inline int ktrail_sc_exit(struct trace_event_raw_sys_exit *ctx, 
 		__u64 args[6];
 
 		if (regs) {
-			if (!ktrail_trace_file || ret == -2 || ret == -20 || ktrail_is_agent())
+			if (!ktrail_trace_file || ret == -2 || ret == -20)
 				return 0;
 			ktrail_regs_args(regs, false, args);
-			ktrail_file_exit(ctx, kind, false, args, ret, NULL);
+			ktrail_file_exit_tail(ctx, kind, args, ret, NULL);
 			return 0;
 		}
 	}
-	ktrail_exit(ctx, ret);
+	ktrail_exit_as(ctx, ret, kind);
+	return 0;
+}
+
+/* The file matcher for the per-syscall exits (ktrail_file_progs[0], filled by the loader). It
+ * reads nothing from ctx: tail calls skip the attach-time check of ctx offsets. */
+SEC("tracepoint")
+int tracepoint__ktrail_file_match(void *ctx)
+{
+	ktrail_file_finish(ctx);
 	return 0;
 }
 

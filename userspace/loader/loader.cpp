@@ -84,6 +84,43 @@ bool probe_fexit_cap_capable(const KernelFeatures &f) {
   return true;
 }
 
+// The relative-open prefilter rows (struct ktrail_watch_rel): for every directory on the way
+// to a non-suffix entry, its inode and the entry's next bytes; for prefix entries, their own
+// directory as INSIDE. stat() follows symlinks, so /var/run/... gets /run's inode. A directory
+// that does not exist yet gets no row: relative opens into it are missed until a restart
+// (absolute ones are not).
+std::vector<ktrail_watch_rel> relative_rows(const std::vector<WatchSpec> &watches) {
+  std::vector<ktrail_watch_rel> rows;
+  auto add = [&rows](uint64_t ino, const std::string &rest, uint32_t flags) {
+    ktrail_watch_rel r{};
+    r.ino = ino;
+    r.flags = flags;
+    size_t n = std::min<size_t>(rest.size(), 8);
+    memcpy(&r.word, rest.data(), n);
+    r.mask = n >= 8 ? ~0ull : (1ull << (n * 8)) - 1;
+    if (flags & KTRAIL_REL_INSIDE) r.word = r.mask = 0;
+    for (const auto &o : rows)
+      if (o.ino == r.ino && o.word == r.word && o.mask == r.mask && o.flags == r.flags) return;
+    rows.push_back(r);
+  };
+  for (const auto &w : watches) {
+    if (w.flags & KTRAIL_WATCH_SUFFIX) continue;
+    std::string p = w.path;
+    if (w.flags & KTRAIL_WATCH_PREFIX) {
+      p.pop_back();
+      struct stat st;
+      if (stat(p.c_str(), &st) == 0) add(st.st_ino, "", KTRAIL_REL_INSIDE);
+    }
+    for (size_t slash = p.find('/'); slash != std::string::npos && slash + 1 < p.size();
+         slash = p.find('/', slash + 1)) {
+      std::string dir = slash == 0 ? "/" : p.substr(0, slash);
+      struct stat st;
+      if (stat(dir.c_str(), &st) == 0) add(st.st_ino, p.substr(slash + 1), 0);
+    }
+  }
+  return rows;
+}
+
 bool kprobe_target_exists(const char *fn) {
   std::ifstream f("/sys/kernel/tracing/available_filter_functions");
   std::string line;
@@ -269,6 +306,30 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
       dst.flags = w.flags;
     }
     skel_->rodata->ktrail_watch_n = cfg.trace_file ? n : 0;
+    for (uint32_t i = 0; i < n; i++) {
+      const auto &w = cfg.watches[i];
+      if (!(w.flags & KTRAIL_WATCH_SUFFIX)) continue;
+      // The entry's last (up to) 8 bytes, at the high end of the word like a path's tail.
+      size_t k = std::min<size_t>(w.path.size(), 8);
+      uint64_t tail = 0;
+      memcpy(reinterpret_cast<char *>(&tail) + (8 - k), w.path.data() + w.path.size() - k, k);
+      skel_->rodata->ktrail_watch_suffix = 1;
+      const_cast<__u64 &>(skel_->rodata->ktrail_suffix_tail[i]) = tail;
+      const_cast<__u64 &>(skel_->rodata->ktrail_suffix_mask[i]) = k >= 8 ? ~0ull : ~0ull << ((8 - k) * 8);
+    }
+    std::vector<ktrail_watch_rel> rows = cfg.trace_file ? relative_rows(cfg.watches) : std::vector<ktrail_watch_rel>{};
+    if (rows.size() > KTRAIL_REL_MAX) {
+      // Too many directories: every relative open is checked in full (the root is INSIDE).
+      KLOG_WARN("--watch: more than %d directories on the way to watched paths; relative opens are all checked in full",
+                KTRAIL_REL_MAX);
+      rows.assign(1, ktrail_watch_rel{});
+      struct stat st;
+      if (stat("/", &st) == 0) rows[0].ino = st.st_ino;
+      rows[0].flags = KTRAIL_REL_INSIDE;
+    }
+    for (size_t i = 0; i < rows.size(); i++)
+      const_cast<ktrail_watch_rel &>(skel_->rodata->ktrail_rel[i]) = rows[i];
+    skel_->rodata->ktrail_rel_n = static_cast<uint32_t>(rows.size());
   }
   {
     uint32_t n = 0;
@@ -324,6 +385,8 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
     }
   }
   skel_->bss->ktrail_raw_compat_only = plan.syscalls.raw_compat_only;
+  const bool file_tail = sc_plan.wanted && cfg.trace_file;
+  bpf_program__set_autoload(skel_->progs.tracepoint__ktrail_file_match, file_tail);
   const std::vector<PamProbe> pam_probes = {
       {skel_->progs.uprobe__pam_start, "pam_start", false},
       {skel_->progs.uretprobe__pam_authenticate, "pam_authenticate", true},
@@ -348,6 +411,13 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
 
   int err = ktrail_bpf__load(skel_);
   if (err) return classify_load_error(err, features_->lockdown);
+  if (file_tail) {
+    uint32_t zero = 0;
+    int fd = bpf_program__fd(skel_->progs.tracepoint__ktrail_file_match);
+    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.ktrail_file_progs), &zero, &fd, BPF_ANY) != 0)
+      return Status::error(KTRAIL_EXIT_RUNTIME, std::string("filling the file matcher's program array: ") +
+                                                    strerror(errno));
+  }
 
   bool any = false;
   // Per-syscall tracepoints first, all or none: a partial set would leave syscalls unseen,
