@@ -205,6 +205,18 @@ TEST(PlanSyscalls, AMissingTracepointForAnExistingSyscallMeansRawHooks) {
   EXPECT_EQ(hook(p, "sys_enter").reason.find("ia32"), std::string::npos);
 }
 
+TEST(PlanSyscalls, PinBefore515KeepsRawHooks) {
+  PlanRequest r;
+  r.pin = true;
+  PlanKernel k = syscall_kernel();
+  k.perf_link = false;  // 5.10: a tracepoint's link is not a real BPF link
+  AttachPlan p = plan_attach(r, k);
+  EXPECT_FALSE(p.syscalls.per_syscall);
+  EXPECT_NE(p.syscalls.reason.find("--pin"), std::string::npos) << p.syscalls.reason;
+  k.perf_link = true;
+  EXPECT_TRUE(plan_attach(r, k).syscalls.per_syscall);
+}
+
 TEST(PlanSyscalls, ForcedTpBtfUsesRawHooksForEverything) {
   PlanRequest r;
   r.hooks = HookMode::TpBtf;

@@ -143,6 +143,7 @@ PlanRequest plan_request(const LoaderConfig &cfg) {
   r.buffer = cfg.buffer;
   r.hooks = cfg.hooks;
   r.trace_ia32 = cfg.trace_ia32;
+  r.pin = !cfg.pin_dir.empty();
   return r;
 }
 
@@ -154,6 +155,7 @@ PlanKernel plan_kernel(const KernelFeatures &f) {
   k.has_syscall = [&f](const std::string &name) { return f.has_syscall(name); };
   k.ia32 = f.ia32;
   k.task_pt_regs = f.task_pt_regs;
+  k.perf_link = f.perf_link;
   return k;
 }
 

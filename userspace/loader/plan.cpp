@@ -30,6 +30,10 @@ SyscallPlan plan_syscalls(const PlanRequest &req, const PlanKernel &k) {
     s.reason = "raw sys_enter/sys_exit: --hooks tp_btf";
     return s;
   }
+  if (req.pin && !k.perf_link) {
+    s.reason = "raw sys_enter/sys_exit: --pin, and tracepoint links cannot be pinned before 5.15";
+    return s;
+  }
   std::vector<std::string> gaps;
   for (const SyscallHookDef &d : kSyscallHooks) {
     if (!syscall_selected(req, d.cls)) continue;

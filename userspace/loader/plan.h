@@ -58,6 +58,7 @@ struct PlanRequest {
   HookMode hooks = HookMode::Auto;
   // With per-syscall tracepoints, ia32 syscalls need the raw hooks too (--ia32 trace).
   bool trace_ia32 = true;
+  bool pin = false;  // --pin: every link must be pinnable
 };
 
 struct PlanKernel {
@@ -70,6 +71,7 @@ struct PlanKernel {
   std::function<bool(const std::string &name)> has_syscall;
   bool ia32 = false;          // ia32 syscalls exist (CONFIG_IA32_EMULATION)
   bool task_pt_regs = false;  // bpf_task_pt_regs (5.15): an exit program can read the arguments
+  bool perf_link = false;     // BPF_LINK_TYPE_PERF_EVENT (5.15): tracepoint links can be pinned
 };
 
 // How the syscalls ktrail traces reach it.

@@ -102,6 +102,7 @@ KernelFeatures probe_kernel(const std::string &custom_btf) {
   f.ringbuf = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) == 1;
   f.ia32 = btf_has_func(f.vmlinux_btf, "__ia32_sys_setuid");
   f.task_pt_regs = btf_enum_has(f.vmlinux_btf, "bpf_func_id", "BPF_FUNC_task_pt_regs");
+  f.perf_link = btf_enum_has(f.vmlinux_btf, "bpf_link_type", "BPF_LINK_TYPE_PERF_EVENT");
   return f;
 }
 

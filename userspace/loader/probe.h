@@ -20,6 +20,7 @@ struct KernelFeatures {
   bool has_syscall(const std::string &name) const;  // __x64_sys_<name> in vmlinux BTF
   bool ia32 = false;          // __ia32_sys_setuid in vmlinux BTF: CONFIG_IA32_EMULATION
   bool task_pt_regs = false;  // BPF_FUNC_task_pt_regs in the kernel's enum bpf_func_id
+  bool perf_link = false;     // BPF_LINK_TYPE_PERF_EVENT in the kernel's enum bpf_link_type
   std::string tracefs = "/sys/kernel/tracing";
   std::shared_ptr<void> vmlinux_btf;  // struct btf *
 };
