@@ -453,12 +453,16 @@ static __always_inline int ktrail_sc_exit(struct trace_event_raw_sys_exit *ctx, 
 		return 0;
 	if (ktrail_is_open_kind(kind)) {
 		/* Opens are not tracked from enter to exit where the registers can be read here. */
-		struct pt_regs *regs = ktrail_current_user_regs();
+		struct pt_regs *regs;
 		__u64 args[6];
 
+		/* Most failed opens are ENOENT (search paths): they leave before any helper call. No
+		 * enter program ran for them where registers are readable, so nothing is pending. */
+		if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs) &&
+		    (!ktrail_trace_file || ret == -2 || ret == -20))
+			return 0;
+		regs = ktrail_current_user_regs();
 		if (regs) {
-			if (!ktrail_trace_file || ret == -2 || ret == -20)
-				return 0;
 			ktrail_regs_args(regs, false, args);
 			ktrail_file_exit_tail(ctx, kind, args, ret, NULL);
 			return 0;
