@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # Sensitive-file and capability overhead (issue 4). Interleaved rounds, medians, ratios:
-#   open: open+close of unwatched paths, no tracer vs `ktrail run` (default events, default
-#         watch list: file + capable on);
+#   open: open+close of unwatched paths, no tracer vs `ktrail run` (default events plus file,
+#         default watch list), with the ia32 raw hooks (default) and with --ia32 off;
 #   exec: fork+exec of /bin/true, no tracer vs `ktrail run --events capable --cap-policy all`
 #         (capability hook alone) and vs the default event set;
 #   caps: cap_capable checks seen by the kernel hook vs capable events emitted, and the same
 #         raw count from the classic capability:cap_capable tracepoint via perf when present.
-# Usage: bench/open_overhead.sh [ROUNDS] [SECONDS]   (root; builds into build/ if needed)
+# Usage: bench/open_overhead.sh [ROUNDS] [SECONDS]   (root; builds into build/ if needed;
+#        KTRAIL_BIN=path benchmarks another binary)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
 rounds=${1:-5}
 secs=${2:-3}
 [[ $(id -u) -eq 0 ]] || { echo "open_overhead: run as root" >&2; exit 1; }
-bin=$repo/build/ktrail
+bin=${KTRAIL_BIN:-$repo/build/ktrail}
 [[ -x $bin ]] || { cmake -S "$repo" -B "$repo/build" >/dev/null && make -C "$repo/build" -j2 ktrail >/dev/null; }
 out=$(mktemp -d /tmp/ktrail-bench-XXXXXX)
 cc -O2 -Wall -o "$out/openload" "$here/openload.c"
@@ -24,7 +25,7 @@ trap cleanup EXIT
 start_agent() {  # args...: starts ktrail, waits for "tracing via"
   "$bin" run --format json -o "file:$out/events.ndjson" "$@" 2>"$out/agent.err" &
   agent=$!
-  for _ in $(seq 1 100); do grep -q "tracing via" "$out/agent.err" && return 0; sleep 0.1; done
+  for _ in $(seq 1 300); do grep -q "tracing via" "$out/agent.err" && return 0; sleep 0.1; done
   echo "agent did not start" >&2; cat "$out/agent.err" >&2; exit 1
 }
 stop_agent() { kill -INT "$agent"; wait "$agent" || true; agent=""; }
@@ -40,12 +41,13 @@ run_config() {  # name load agent-args...
 
 for r in $(seq 1 "$rounds"); do
   run_config none open
-  run_config ktrail open
+  run_config ktrail open --events exec,exit,cred,ssh,capable,file
+  run_config noia32 open --events exec,exit,cred,ssh,capable,file --ia32 off
   run_config none exec
   run_config caps exec --events capable --cap-policy all
   run_config ktrail exec
 done
-mo_none=$(median <"$out/open.none"); mo_kt=$(median <"$out/open.ktrail")
+mo_none=$(median <"$out/open.none"); mo_kt=$(median <"$out/open.ktrail"); mo_n32=$(median <"$out/open.noia32")
 me_none=$(median <"$out/exec.none"); me_caps=$(median <"$out/exec.caps"); me_kt=$(median <"$out/exec.ktrail")
 
 # Capability volume: one exec storm, raw checks vs events.
@@ -62,7 +64,8 @@ line=$(grep -o "capability checks: .*" "$out/agent.err" || true)
 seen=$(sed -E 's/capability checks: ([0-9]+) seen.*/\1/' <<<"$line")
 events=$(grep -c '"action":"capable"' "$out/events.ndjson" || true)
 
-printf 'open  ops/s  none %s  ktrail(default) %s  ratio %.3f\n' "$mo_none" "$mo_kt" "$(echo "$mo_kt / $mo_none" | bc -l)"
+printf 'open  ops/s  none %s  ktrail(+file) %s  ratio %.3f  --ia32 off %s  ratio %.3f\n' "$mo_none" "$mo_kt" \
+  "$(echo "$mo_kt / $mo_none" | bc -l)" "$mo_n32" "$(echo "$mo_n32 / $mo_none" | bc -l)"
 printf 'exec  /s     none %s  capable-only %s  ratio %.3f  ktrail(default) %s  ratio %.3f\n' \
   "$me_none" "$me_caps" "$(echo "$me_caps / $me_none" | bc -l)" "$me_kt" "$(echo "$me_kt / $me_none" | bc -l)"
 printf 'caps  raw checks (ktrail hook) %s  perf raw %s  capable events %s  fraction %.5f\n' \

@@ -52,6 +52,33 @@ static __always_inline bool ktrail_in_compat_syscall(struct task_struct *task)
 	return BPF_CORE_READ(task, thread_info.status) & KTRAIL_TS_COMPAT;
 }
 
+/*
+ * The same test where it runs on every syscall of the host (the raw sys_enter/sys_exit guard
+ * for ia32 syscalls): bpf_get_current_task_btf() (5.11, commit 3ca1032ab7ab) gives a plain
+ * load instead of two helper calls. On older kernels the branch is dead code to the verifier.
+ */
+static __always_inline bool ktrail_in_compat_syscall_fast(void)
+{
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf) &&
+	    bpf_core_field_exists(((struct task_struct *)0)->thread_info.status))
+		return bpf_get_current_task_btf()->thread_info.status & KTRAIL_TS_COMPAT;
+	return ktrail_in_compat_syscall((struct task_struct *)bpf_get_current_task());
+}
+
+/*
+ * The user registers of the current syscall at its exit, where the classic per-syscall exit
+ * tracepoint carries only the return value: bpf_task_pt_regs() exists since 5.15 (commit
+ * dd6e10fbd9fb). NULL before; the loader then also attaches the enter tracepoint, which saves
+ * the arguments (plan_attach: task_pt_regs).
+ */
+static __always_inline struct pt_regs *ktrail_current_user_regs(void)
+{
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs) &&
+	    bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf))
+		return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	return NULL;
+}
+
 /* sched_process_exit gained a `bool group_dead` argument in 6.16; only the task (arg 0) is
  * used, and whether the group is dead is read from signal->live on every kernel. */
 static __always_inline bool ktrail_group_dead(struct task_struct *task)

@@ -3,7 +3,8 @@
  * Credential changes (setuid family, setgroups, capset) and failed execs, from the raw
  * syscall tracepoints. sys_enter snapshots the request and the credentials before the call;
  * sys_exit reports the result and the credentials after it, so denials are as visible as
- * successes. Syscalls we do not watch leave after a table lookup.
+ * successes. Syscalls we do not watch leave after a table lookup (raw hooks) or never reach
+ * us at all (per-syscall tracepoints, the default where tracefs has them).
  */
 #include "common.bpf.h"
 #include "ssh.bpf.h"
@@ -242,27 +243,9 @@ static __always_inline void ktrail_exit(void *ctx, long ret)
 	bpf_map_delete_elem(&ktrail_pending_map, &tid);
 }
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(tp_btf__sys_enter, struct pt_regs *regs, long id)
+/* The six syscall arguments from the saved user registers, for the task's ABI. */
+static __always_inline void ktrail_regs_args(struct pt_regs *regs, bool compat, __u64 args[6])
 {
-	struct task_struct *task;
-	bool compat;
-	__u32 kind;
-	__u64 args[6];
-
-	if (!ktrail_syscall_candidate(id) || !ktrail_nr_wanted(id))
-		return 0;
-	if (ktrail_is_agent())
-		return 0;
-	task = ktrail_current();
-	compat = ktrail_in_compat_syscall(task);
-	kind = ktrail_syscall_kind(id, compat);
-	if (!kind)
-		return 0;
-	/* Opens are the hottest syscalls: sys_exit reads their arguments from regs itself. */
-	if (ktrail_is_open_kind(kind))
-		return 0;
-	/* regs is a BTF pointer here: direct loads, no probe-read helper calls. */
 	if (compat) {
 		args[0] = (__u32)regs->bx;
 		args[1] = (__u32)regs->cx;
@@ -278,6 +261,69 @@ int BPF_PROG(tp_btf__sys_enter, struct pt_regs *regs, long id)
 		args[4] = regs->r8;
 		args[5] = regs->r9;
 	}
+}
+
+/* With per-syscall tracepoints attached, the raw programs only serve ia32 syscalls: the first
+ * test drops every number no ia32 entry of ours has, the second every 64-bit task. */
+static __always_inline bool ktrail_raw_skip(long nr)
+{
+	if (!ktrail_raw_compat_only)
+		return false;
+	if ((unsigned long)nr >= KTRAIL_NR_MAX || !ktrail_nr32[nr])
+		return true;
+	return !ktrail_in_compat_syscall_fast();
+}
+
+/* ktrail_exit for a syscall known at compile time: each per-syscall program carries only its
+ * own class's code, which keeps 40 of them cheap to verify. */
+static __always_inline void ktrail_exit_as(void *ctx, long ret, __u32 kind)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct ktrail_pending *p = bpf_map_lookup_elem(&ktrail_pending_map, &tid);
+
+	if (!p)
+		return;
+	if (ktrail_is_file_kind(kind)) {
+		bool staged = ktrail_file_stage(p->syscall, false, p->args, ret, p) != NULL;
+		bpf_map_delete_elem(&ktrail_pending_map, &tid);
+		if (staged) {
+			bpf_tail_call(ctx, &ktrail_file_progs, 0);
+			ktrail_count(KTRAIL_HOOK_FILE, true);
+		}
+		return;
+	}
+	if (kind >= KTRAIL_SYS_ACCEPT)
+		ktrail_ssh_exit(ctx, p, ret);
+	else if (kind >= KTRAIL_SYS_EXECVE) {
+		if (ret < 0)
+			ktrail_exit_exec(ctx, p, ret);
+	} else
+		ktrail_exit_cred(ctx, p, ret);
+	bpf_map_delete_elem(&ktrail_pending_map, &tid);
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(tp_btf__sys_enter, struct pt_regs *regs, long id)
+{
+	bool compat;
+	__u32 kind;
+	__u64 args[6];
+
+	if (ktrail_raw_skip(id))
+		return 0;
+	if (!ktrail_syscall_candidate(id) || !ktrail_nr_wanted(id))
+		return 0;
+	if (ktrail_is_agent())
+		return 0;
+	compat = ktrail_in_compat_syscall(ktrail_current());
+	kind = ktrail_syscall_kind(id, compat);
+	if (!kind)
+		return 0;
+	/* Opens are the hottest syscalls: sys_exit reads their arguments from regs itself. */
+	if (ktrail_is_open_kind(kind))
+		return 0;
+	/* regs is a BTF pointer here: direct loads, no probe-read helper calls. */
+	ktrail_regs_args(regs, compat, args);
 	ktrail_enter(kind, compat, args);
 	return 0;
 }
@@ -288,6 +334,8 @@ int BPF_PROG(tp_btf__sys_exit, struct pt_regs *regs, long ret)
 	/* A direct BTF load: this runs on every syscall exit on the host. */
 	long nr = regs->orig_ax;
 
+	if (ktrail_raw_skip(nr))
+		return 0;
 	if (!ktrail_syscall_candidate(nr) || !ktrail_nr_wanted(nr))
 		return 0;
 	if (ktrail_is_open_kind(ktrail_syscall_kind(nr, false)) ||
@@ -300,24 +348,25 @@ int BPF_PROG(tp_btf__sys_exit, struct pt_regs *regs, long ret)
 			if (ktrail_is_agent())
 				return 0;
 			/* The saved user registers still hold the arguments at sys_exit. */
-			if (compat) {
-				args[0] = (__u32)regs->bx;
-				args[1] = (__u32)regs->cx;
-				args[2] = (__u32)regs->dx;
-				args[3] = (__u32)regs->si;
-			} else {
-				args[0] = regs->di;
-				args[1] = regs->si;
-				args[2] = regs->dx;
-				args[3] = regs->r10;
-			}
-			args[4] = args[5] = 0;
+			ktrail_regs_args(regs, compat, args);
 			ktrail_file_exit(ctx, kind, compat, args, ret, NULL);
 			return 0;
 		}
 	}
 	ktrail_exit(ctx, ret);
 	return 0;
+}
+
+/* Loads stay explicit: the verifier rejects ctx access through a derived pointer, which a
+ * loop produces. The per-syscall and raw_syscalls contexts share this layout. */
+static __always_inline void ktrail_ctx_args(struct trace_event_raw_sys_enter *ctx, __u64 args[6])
+{
+	args[0] = ctx->args[0];
+	args[1] = ctx->args[1];
+	args[2] = ctx->args[2];
+	args[3] = ctx->args[3];
+	args[4] = ctx->args[4];
+	args[5] = ctx->args[5];
 }
 
 SEC("tracepoint/raw_syscalls/sys_enter")
@@ -328,6 +377,8 @@ int tracepoint__raw_syscalls__sys_enter(struct trace_event_raw_sys_enter *ctx)
 	__u32 kind;
 	__u64 args[6];
 
+	if (ktrail_raw_skip(id))
+		return 0;
 	if (!ktrail_syscall_candidate(id) || !ktrail_nr_wanted(id))
 		return 0;
 	if (ktrail_is_agent())
@@ -336,14 +387,8 @@ int tracepoint__raw_syscalls__sys_enter(struct trace_event_raw_sys_enter *ctx)
 	kind = ktrail_syscall_kind(id, compat);
 	if (!kind)
 		return 0;
-	/* The tracepoint already decoded the arguments for the task's ABI. Loads stay explicit:
-	 * the verifier rejects ctx access through a derived pointer, which a loop produces. */
-	args[0] = ctx->args[0];
-	args[1] = ctx->args[1];
-	args[2] = ctx->args[2];
-	args[3] = ctx->args[3];
-	args[4] = ctx->args[4];
-	args[5] = ctx->args[5];
+	/* The tracepoint already decoded the arguments for the task's ABI. */
+	ktrail_ctx_args(ctx, args);
 	ktrail_enter(kind, compat, args);
 	return 0;
 }
@@ -351,8 +396,142 @@ int tracepoint__raw_syscalls__sys_enter(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/raw_syscalls/sys_exit")
 int tracepoint__raw_syscalls__sys_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	if (!ktrail_syscall_candidate(ctx->id) || !ktrail_nr_wanted(ctx->id))
+	/* One load each: clang would otherwise reuse a derived ctx pointer, which the verifier
+	 * rejects. */
+	long nr = ctx->id, ret = ctx->ret;
+
+	if (ktrail_raw_skip(nr))
 		return 0;
-	ktrail_exit(ctx, ctx->ret);
+	if (!ktrail_syscall_candidate(nr) || !ktrail_nr_wanted(nr))
+		return 0;
+	ktrail_exit(ctx, ret);
 	return 0;
 }
+
+/*
+ * Per-syscall tracepoints (syscalls/sys_enter_<name>, sys_exit_<name>): the preferred hooks.
+ * The kernel runs a program only for its own syscall; every other syscall pays one bitmap
+ * test in perf_syscall_enter/exit. They never fire for ia32 syscalls on x86_64
+ * (ARCH_TRACE_IGNORE_COMPAT_SYSCALLS): the raw programs above cover those
+ * (ktrail_raw_compat_only). The contexts carry the 64-bit arguments and the return value.
+ */
+/* A program may read no ctx byte past its tracepoint's last field, or the kernel refuses to
+ * attach it (EACCES, perf_event_set_bpf_prog): only the syscall's own nargs are loaded. */
+static __always_inline void ktrail_ctx_args_n(struct trace_event_raw_sys_enter *ctx, __u64 args[6],
+					      int n)
+{
+	args[0] = n > 0 ? ctx->args[0] : 0;
+	args[1] = n > 1 ? ctx->args[1] : 0;
+	args[2] = n > 2 ? ctx->args[2] : 0;
+	args[3] = n > 3 ? ctx->args[3] : 0;
+	args[4] = n > 4 ? ctx->args[4] : 0;
+	args[5] = n > 5 ? ctx->args[5] : 0;
+}
+
+static __always_inline int ktrail_sc_enter(struct trace_event_raw_sys_enter *ctx, __u32 kind,
+					   int nargs)
+{
+	__u64 args[6];
+
+	/* write & co. are ours only for sshd: a comm compare before anything else. */
+	if (kind >= KTRAIL_SYS_ACCEPT && kind < KTRAIL_SYS_OPEN &&
+	    !(ktrail_trace_ssh && ktrail_ssh_comm()))
+		return 0;
+	if (ktrail_is_agent())
+		return 0;
+	ktrail_ctx_args_n(ctx, args, nargs);
+	ktrail_enter(kind, false, args);
+	return 0;
+}
+
+static __always_inline int ktrail_sc_exit(struct trace_event_raw_sys_exit *ctx, __u32 kind)
+{
+	long ret = ctx->ret;
+
+	if (kind >= KTRAIL_SYS_ACCEPT && kind < KTRAIL_SYS_OPEN &&
+	    !(ktrail_trace_ssh && ktrail_ssh_comm()))
+		return 0;
+	if (ktrail_is_open_kind(kind)) {
+		/* Opens are not tracked from enter to exit where the registers can be read here. */
+		struct pt_regs *regs;
+		__u64 args[6];
+
+		/* Most failed opens are ENOENT (search paths): they leave before any helper call. No
+		 * enter program ran for them where registers are readable, so nothing is pending. */
+		if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs) &&
+		    (!ktrail_trace_file || ret == -2 || ret == -20))
+			return 0;
+		regs = ktrail_current_user_regs();
+		if (regs) {
+			ktrail_regs_args(regs, false, args);
+			ktrail_file_exit_tail(ctx, kind, args, ret, NULL);
+			return 0;
+		}
+	}
+	ktrail_exit_as(ctx, ret, kind);
+	return 0;
+}
+
+/* The file matcher for the per-syscall exits (ktrail_file_progs[0], filled by the loader). It
+ * reads nothing from ctx: tail calls skip the attach-time check of ctx offsets. */
+SEC("tracepoint")
+int tracepoint__ktrail_file_match(void *ctx)
+{
+	ktrail_file_finish(ctx);
+	return 0;
+}
+
+#define KTRAIL_SC(name, kind, nargs)                                                       \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                                        \
+	int tracepoint__syscalls__sys_enter_##name(struct trace_event_raw_sys_enter *ctx)  \
+	{                                                                                  \
+		return ktrail_sc_enter(ctx, kind, nargs);                                  \
+	}                                                                                  \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                         \
+	int tracepoint__syscalls__sys_exit_##name(struct trace_event_raw_sys_exit *ctx)    \
+	{                                                                                  \
+		return ktrail_sc_exit(ctx, kind);                                          \
+	}
+
+/* Name, kind, argument count (include/linux/syscalls.h). Keep in step with kSyscallHooks
+ * (userspace/loader/plan.h), which attaches them. */
+KTRAIL_SC(setuid, KTRAIL_SYS_SETUID, 1)
+KTRAIL_SC(setgid, KTRAIL_SYS_SETGID, 1)
+KTRAIL_SC(setreuid, KTRAIL_SYS_SETREUID, 2)
+KTRAIL_SC(setregid, KTRAIL_SYS_SETREGID, 2)
+KTRAIL_SC(setresuid, KTRAIL_SYS_SETRESUID, 3)
+KTRAIL_SC(setresgid, KTRAIL_SYS_SETRESGID, 3)
+KTRAIL_SC(setfsuid, KTRAIL_SYS_SETFSUID, 1)
+KTRAIL_SC(setfsgid, KTRAIL_SYS_SETFSGID, 1)
+KTRAIL_SC(setgroups, KTRAIL_SYS_SETGROUPS, 2)
+KTRAIL_SC(capset, KTRAIL_SYS_CAPSET, 2)
+KTRAIL_SC(execve, KTRAIL_SYS_EXECVE, 3)
+KTRAIL_SC(execveat, KTRAIL_SYS_EXECVEAT, 5)
+KTRAIL_SC(accept, KTRAIL_SYS_ACCEPT, 3)
+KTRAIL_SC(accept4, KTRAIL_SYS_ACCEPT4, 4)
+KTRAIL_SC(write, KTRAIL_SYS_WRITE, 3)
+KTRAIL_SC(writev, KTRAIL_SYS_WRITEV, 3)
+KTRAIL_SC(sendto, KTRAIL_SYS_SENDTO, 6)
+KTRAIL_SC(sendmsg, KTRAIL_SYS_SENDMSG, 3)
+KTRAIL_SC(open, KTRAIL_SYS_OPEN, 3)
+KTRAIL_SC(openat, KTRAIL_SYS_OPENAT, 4)
+KTRAIL_SC(openat2, KTRAIL_SYS_OPENAT2, 4)
+KTRAIL_SC(creat, KTRAIL_SYS_CREAT, 2)
+KTRAIL_SC(chmod, KTRAIL_SYS_CHMOD, 2)
+KTRAIL_SC(fchmod, KTRAIL_SYS_FCHMOD, 2)
+KTRAIL_SC(fchmodat, KTRAIL_SYS_FCHMODAT, 3)
+KTRAIL_SC(fchmodat2, KTRAIL_SYS_FCHMODAT2, 4)
+KTRAIL_SC(chown, KTRAIL_SYS_CHOWN, 3)
+KTRAIL_SC(fchown, KTRAIL_SYS_FCHOWN, 3)
+KTRAIL_SC(lchown, KTRAIL_SYS_LCHOWN, 3)
+KTRAIL_SC(fchownat, KTRAIL_SYS_FCHOWNAT, 5)
+KTRAIL_SC(rename, KTRAIL_SYS_RENAME, 2)
+KTRAIL_SC(renameat, KTRAIL_SYS_RENAMEAT, 4)
+KTRAIL_SC(renameat2, KTRAIL_SYS_RENAMEAT2, 5)
+KTRAIL_SC(unlink, KTRAIL_SYS_UNLINK, 1)
+KTRAIL_SC(unlinkat, KTRAIL_SYS_UNLINKAT, 3)
+KTRAIL_SC(truncate, KTRAIL_SYS_TRUNCATE, 2)
+KTRAIL_SC(ftruncate, KTRAIL_SYS_FTRUNCATE, 2)
+KTRAIL_SC(setxattr, KTRAIL_SYS_SETXATTR, 5)
+KTRAIL_SC(lsetxattr, KTRAIL_SYS_LSETXATTR, 5)
+KTRAIL_SC(fsetxattr, KTRAIL_SYS_FSETXATTR, 5)

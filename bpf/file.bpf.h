@@ -238,6 +238,132 @@ static __always_inline __u32 ktrail_resolve(__u32 which, char *buf, long dirfd,
 	return start;
 }
 
+/* A row says the directory with inode ino, `lvl` levels above the open's, may lead to a match. */
+static __always_inline bool ktrail_rel_hit(__u64 ino, __u32 lvl, __u64 w)
+{
+	__u32 r;
+
+	for (r = 0; r < KTRAIL_REL_MAX; r++) {
+		if (r >= ktrail_rel_n)
+			break;
+		if (ktrail_rel[r].ino != ino)
+			continue;
+		if (ktrail_rel[r].flags & KTRAIL_REL_INSIDE)
+			return true;
+		if (lvl == 0 && !((w ^ ktrail_rel[r].word) & ktrail_rel[r].mask))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Relative path, first word w: its directory (dirfd or cwd) or a parent is on the way to a
+ * watch entry. Deeper than KTRAIL_REL_LEVELS, or unreadable: a candidate.
+ */
+static __always_inline bool ktrail_rel_candidate(long dirfd, __u64 w)
+{
+	struct dentry *d, *parent;
+	__u32 lvl;
+
+	/* The cwd through BTF pointers: plain loads, no helper call per field (5.11+). */
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf) &&
+	    (int)dirfd == KTRAIL_AT_FDCWD) {
+		d = bpf_get_current_task_btf()->fs->pwd.dentry;
+		for (lvl = 0; lvl < KTRAIL_REL_LEVELS; lvl++) {
+			if (ktrail_rel_hit(d->d_inode->i_ino, lvl, w))
+				return true;
+			parent = d->d_parent;
+			if (!parent || parent == d)
+				return false;
+			d = parent;
+		}
+		return true;
+	}
+	if ((int)dirfd == KTRAIL_AT_FDCWD) {
+		d = BPF_CORE_READ(ktrail_current(), fs, pwd.dentry);
+	} else {
+		struct file *f = ktrail_task_fd(ktrail_current(), (int)dirfd);
+		d = f ? BPF_CORE_READ(f, f_path.dentry) : NULL;
+	}
+	if (!d)
+		return true;
+	for (lvl = 0; lvl < KTRAIL_REL_LEVELS; lvl++) {
+		if (ktrail_rel_hit(BPF_CORE_READ(d, d_inode, i_ino), lvl, w))
+			return true;
+		parent = BPF_CORE_READ(d, d_parent);
+		if (!parent || parent == d)
+			return false;
+		d = parent;
+	}
+	return true;
+}
+
+/*
+ * The open prefilter: whether (dirfd, upath) can match any watch entry, decided from the
+ * path's first 8 bytes (absolute paths), the directory's inode (relative paths) and, with
+ * suffix entries, the path's last 8 bytes: one string read, no map update, no call. Most
+ * opens leave here; a candidate goes through the full resolution and match, which decides.
+ */
+static __always_inline bool ktrail_open_candidate(long dirfd, const char *upath)
+{
+	struct ktrail_file_tmp *t = ktrail_file_tmp();
+	__u64 w, tail;
+	char c0, c1;
+	long n;
+	__u32 i, plen;
+
+	if (!t)
+		return true;
+	n = bpf_probe_read_user_str(&t->buf[0][KTRAIL_FILE_SPLIT], KTRAIL_PATH_MAX, upath);
+	if (n <= 1)
+		return false; /* unreadable or empty: the full check would find nothing either */
+	/* Bytes past the NUL are stale, but the NUL itself falls inside any compare that could
+	 * reach them, so they never make a match. */
+	w = ktrail_path_word(t->buf[0], KTRAIL_FILE_SPLIT);
+	c0 = (char)w;
+	c1 = (char)(w >> 8);
+	if (c0 == '/') {
+		for (i = 0; i < KTRAIL_WATCH_MAX; i++) {
+			__u32 len, flags, l;
+			__u64 mask;
+
+			if (i >= ktrail_watch_n)
+				break;
+			flags = ktrail_watches[i].flags;
+			if (flags & KTRAIL_WATCH_SUFFIX)
+				continue;
+			len = ktrail_watches[i].len;
+			l = (flags & KTRAIL_WATCH_PREFIX) ? len - 1 : len;
+			mask = l >= 8 ? ~0ull : ((1ull << ((l & 7) * 8)) - 1);
+			if (!((w ^ ktrail_watches[i].w[0]) & mask))
+				return true;
+		}
+	} else if ((c0 == '.' && (c1 == '.' || c1 == '/')) || ktrail_rel_candidate(dirfd, w)) {
+		/* "../" leaves the directory and "./" shifts the compared bytes: full check. */
+		return true;
+	}
+	if (!ktrail_watch_suffix)
+		return false;
+	/* Shorter than a word: its bytes sit low in w. A relative path resolves to something that
+	 * ends with it, so it is compared with the entry's last min(length, entry length) bytes. */
+	plen = n - 1;
+	tail = n >= 9 ? ktrail_path_word(t->buf[0], KTRAIL_FILE_SPLIT + n - 9) : w << ((8 - (plen & 7)) * 8);
+	for (i = 0; i < KTRAIL_WATCH_MAX; i++) {
+		__u64 mask;
+
+		if (i >= ktrail_watch_n)
+			break;
+		if (!(ktrail_watches[i].flags & KTRAIL_WATCH_SUFFIX))
+			continue;
+		mask = ktrail_suffix_mask[i];
+		if (plen < 8)
+			mask &= ~0ull << ((8 - (plen & 7)) * 8);
+		if (!((tail ^ ktrail_suffix_tail[i]) & mask))
+			return true;
+	}
+	return false;
+}
+
 /* Copy the resolved path into a record field (NUL-terminated). */
 static __always_inline __u16 ktrail_copy_path(char *dst, const char *buf, __u32 start, __u32 plen)
 {
@@ -437,21 +563,28 @@ __noinline int ktrail_file_build(void)
 	return sizeof(*e);
 }
 
-/* sys_exit of a file syscall: args as at sys_enter; p: the pending entry (NULL for opens on
- * the tp_btf path, which are not tracked between enter and exit). */
-static __always_inline void ktrail_file_exit(void *ctx, __u32 kind, bool compat, const __u64 *args,
-					     long ret, struct ktrail_pending *p)
+/* Hands the call to ktrail_file_build through ktrail_file_tmp. NULL: nothing to check. */
+static __always_inline struct ktrail_file_tmp *ktrail_file_stage(__u32 kind, bool compat,
+								const __u64 *args, long ret,
+								struct ktrail_pending *p)
 {
 	struct ktrail_file_tmp *t;
-	void *e;
 	int i;
 
 	/* A path that does not exist is not an access: probes for absent secrets would flood. */
 	if (!ktrail_trace_file || ret == -2 /* ENOENT */ || ret == -20 /* ENOTDIR */)
-		return;
+		return NULL;
+	if (ktrail_is_open_kind(kind)) {
+		bool at = kind == KTRAIL_SYS_OPENAT || kind == KTRAIL_SYS_OPENAT2;
+		if (!ktrail_open_candidate(at ? (long)args[0] : KTRAIL_AT_FDCWD,
+					   (const char *)(at ? args[1] : args[0])))
+			return NULL;
+	}
+	if (ktrail_is_agent())
+		return NULL;
 	t = ktrail_file_tmp();
 	if (!t)
-		return;
+		return NULL;
 	for (i = 0; i < 6; i++)
 		t->args[i] = args[i];
 	t->ret = ret;
@@ -464,11 +597,38 @@ static __always_inline void ktrail_file_exit(void *ctx, __u32 kind, bool compat,
 		t->old_uid = p->file_uid;
 		t->old_gid = p->file_gid;
 	}
+	return t;
+}
+
+static __always_inline void ktrail_file_finish(void *ctx)
+{
+	void *e;
+
 	if (!ktrail_file_build())
 		return;
 	e = ktrail_scratch();
 	if (e)
 		ktrail_emit(ctx, e, sizeof(struct ktrail_file), KTRAIL_HOOK_FILE);
+}
+
+/* sys_exit of a file syscall: args as at sys_enter; p: the pending entry (NULL for opens read
+ * from the registers at exit, which are not tracked between enter and exit). */
+static __always_inline void ktrail_file_exit(void *ctx, __u32 kind, bool compat, const __u64 *args,
+					     long ret, struct ktrail_pending *p)
+{
+	if (ktrail_file_stage(kind, compat, args, ret, p))
+		ktrail_file_finish(ctx);
+}
+
+/* The same from a per-syscall tracepoint: the matching runs in ktrail_file_progs[0]. A failed
+ * tail call (the program array not filled) loses the check: counted as a drop. */
+static __always_inline void ktrail_file_exit_tail(void *ctx, __u32 kind, const __u64 *args, long ret,
+						  struct ktrail_pending *p)
+{
+	if (!ktrail_file_stage(kind, false, args, ret, p))
+		return;
+	bpf_tail_call(ctx, &ktrail_file_progs, 0);
+	ktrail_count(KTRAIL_HOOK_FILE, true);
 }
 
 #endif

@@ -30,6 +30,18 @@ const volatile __u32 ktrail_cap_by_process __weak = 0;    /* key on tgid, not cg
 const volatile __u32 ktrail_trace_file __weak = 0;
 const volatile __u32 ktrail_watch_n __weak = 0;
 const volatile struct ktrail_watch ktrail_watches[KTRAIL_WATCH_MAX] __weak = {};
+const volatile __u32 ktrail_rel_n __weak = 0;
+const volatile struct ktrail_watch_rel ktrail_rel[KTRAIL_REL_MAX] __weak = {};
+/* 1: some entry is a suffix ("*X"): a path's end is compared too. Per suffix entry, its last
+ * 8 bytes (fewer for short entries: the mask keeps the high ones). */
+const volatile __u32 ktrail_watch_suffix __weak = 0;
+const volatile __u64 ktrail_suffix_tail[KTRAIL_WATCH_MAX] __weak = {};
+const volatile __u64 ktrail_suffix_mask[KTRAIL_WATCH_MAX] __weak = {};
+
+/* 1: per-syscall tracepoints carry the 64-bit syscalls; the raw sys_enter/sys_exit programs
+ * only look at ia32 (TS_COMPAT) syscalls, which those tracepoints never see on x86_64. Not
+ * .rodata: the loader clears it when the per-syscall tracepoints fail to attach after load. */
+volatile __u32 ktrail_raw_compat_only __weak = 0;
 
 struct ktrail_hook_stats {
 	__u64 emitted;
@@ -125,6 +137,15 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ktrail_cap_pending);
 } ktrail_cap_pending_map SEC(".maps") __weak;
+
+/* The per-syscall file exits hand the call (in ktrail_file_tmp) to one program here, so the
+ * heavy matcher is verified once instead of once per syscall tracepoint. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} ktrail_file_progs SEC(".maps") __weak;
 
 /* A path is assembled here: the directory walked backwards ending at KTRAIL_FILE_SPLIT - 1,
  * the caller's string from KTRAIL_FILE_SPLIT on. Sized so masked offsets stay inside. */

@@ -1273,6 +1273,54 @@ TEST_F(E2E, Ia32SyscallsDoNotSlipPast) {
   verify_cred_compat(evs, run, Hooks::TpBtf);
 }
 
+// The default plan: per-syscall tracepoints carry the 64-bit syscalls, the raw tp_btf hooks
+// stay for ia32 only. The cred and failed-exec events must be exactly as with raw hooks.
+TEST_F(E2E, PerSyscallTracepointsCarryCredAndFailedExec) {
+  Agent agent;
+  ASSERT_NO_FATAL_FAILURE(start_agent(agent));
+  EXPECT_TRUE(contains(agent.ready_line(), "sys_enter=tp_btf, sys_exit=tp_btf, cgroup_mkdir=tp_btf, syscalls=tracepoint"))
+      << agent.ready_line();
+  HelperRun fail, cred;
+  ASSERT_NO_FATAL_FAILURE(run_exec_fail(fail));
+  ASSERT_NO_FATAL_FAILURE(run_cred(cred));
+  std::vector<json> evs;
+  ASSERT_NO_FATAL_FAILURE(stop_agent(agent, evs));
+  verify_exec_fail(evs, fail, Hooks::TpBtf);
+  verify_cred(evs, cred, Hooks::TpBtf);
+}
+
+// --hooks tp_btf: no per-syscall tracepoints; the raw programs carry every syscall, both ABIs.
+TEST_F(E2E, ForcedTpBtfRawHooksCarryEverySyscall) {
+  Agent agent;
+  ASSERT_NO_FATAL_FAILURE(start_agent(agent, {"--hooks", "tp_btf"}));
+  EXPECT_FALSE(contains(agent.ready_line(), "syscalls=")) << agent.ready_line();
+  HelperRun cred, compat;
+  const bool ia32 = ia32_syscalls_available();
+  ASSERT_NO_FATAL_FAILURE(run_cred(cred));
+  if (ia32) ASSERT_NO_FATAL_FAILURE(run_cred_compat(compat));
+  std::vector<json> evs;
+  ASSERT_NO_FATAL_FAILURE(stop_agent(agent, evs));
+  verify_cred(evs, cred, Hooks::TpBtf);
+  if (ia32) verify_cred_compat(evs, compat, Hooks::TpBtf);
+}
+
+// --ia32 off: the raw hooks are gone, ia32 calls pass unseen, and the agent says so.
+TEST_F(E2E, Ia32OffIsAWarnedGap) {
+  if (!ia32_syscalls_available()) GTEST_SKIP() << "this kernel does not run ia32 syscalls";
+  Agent agent;
+  ASSERT_NO_FATAL_FAILURE(start_agent(agent, {"--ia32", "off"}));
+  EXPECT_FALSE(contains(agent.ready_line(), "sys_enter=")) << agent.ready_line();
+  EXPECT_TRUE(contains(agent.err(), "--ia32 off: ia32 syscalls (int $0x80, 32-bit binaries) are not traced"))
+      << agent.err();
+  HelperRun compat;
+  ASSERT_NO_FATAL_FAILURE(run_cred_compat(compat));
+  std::vector<json> evs;
+  ASSERT_NO_FATAL_FAILURE(stop_agent(agent, evs));
+  ProcFacts h = helper_facts(compat);
+  // The helper's exec and exit are seen (not syscall hooks); its ia32 calls are not.
+  EXPECT_EQ(by_pid(evs, h.pid).size(), 2u);
+}
+
 // The syscall-side hooks (failed exec, credentials, ia32) through raw_syscalls tracepoints, in a
 // mount namespace without tracefs (ktrail mounts it).
 TEST_F(E2E, SyscallEventsViaClassicTracepoints) {

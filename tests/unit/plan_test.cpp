@@ -1,7 +1,9 @@
 // The attach plan is a pure function; `ktrail run` executes it and `ktrail probe` prints it.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
+#include <stdexcept>
 #include <string>
 
 #include "loader/plan.h"
@@ -28,6 +30,10 @@ TEST(Plan, ModernKernelPrefersTpBtfAndRingWithTracepointFallback) {
   for (size_t i = 0; i < p.hooks.size(); i++) {
     const HookPlan &h = p.hooks[i];
     EXPECT_EQ(h.hook, kHookNames[i]);
+    if (h.hook == "syscalls") {  // this kernel model has no per-syscall tracepoints
+      EXPECT_FALSE(h.wanted);
+      continue;
+    }
     EXPECT_TRUE(h.wanted);
     EXPECT_TRUE(h.load_tp_btf);
     EXPECT_TRUE(h.load_tracepoint);  // loaded too, so a failed tp_btf attach can fall back
@@ -69,6 +75,7 @@ TEST(Plan, ForcedTracepointNeverLoadsTpBtf) {
   PlanRequest r;
   r.hooks = HookMode::Tracepoint;
   for (const HookPlan &h : plan_attach(r, kernel(true, kAll)).hooks) {
+    if (h.hook == "syscalls") continue;  // no per-syscall tracepoints in this kernel model
     EXPECT_FALSE(h.load_tp_btf);
     EXPECT_TRUE(h.load_tracepoint);
     EXPECT_EQ(h.first, "tracepoint");
@@ -111,7 +118,140 @@ TEST(Plan, EventsSelectHooks) {
 TEST(Plan, NoBtfCallbackMeansTracepoints) {
   PlanKernel k;
   k.ringbuf = true;  // has_tp_btf left empty: nothing known about the BTF
-  for (const HookPlan &h : plan_attach(PlanRequest{}, k).hooks) EXPECT_EQ(h.first, "tracepoint");
+  for (const HookPlan &h : plan_attach(PlanRequest{}, k).hooks)
+    if (h.hook != "syscalls") EXPECT_EQ(h.first, "tracepoint");
+}
+
+// A kernel like the CI host: tracefs with per-syscall events, ia32 emulation, task_pt_regs.
+PlanKernel syscall_kernel(std::set<std::string> missing_tp = {}, std::set<std::string> missing_sys = {},
+                          bool ia32 = true, bool task_pt_regs = true) {
+  PlanKernel k = kernel(true, kAll);
+  k.has_syscall_tp = [missing_tp, missing_sys](const std::string &n) {
+    return !missing_tp.count(n) && !missing_sys.count(n);
+  };
+  k.has_syscall = [missing_sys](const std::string &n) { return !missing_sys.count(n); };
+  k.ia32 = ia32;
+  k.task_pt_regs = task_pt_regs;
+  return k;
+}
+
+const HookPlan &hook(const AttachPlan &p, const std::string &name) {
+  for (const HookPlan &h : p.hooks)
+    if (h.hook == name) return h;
+  throw std::runtime_error("no hook " + name);
+}
+
+bool has(const std::vector<std::string> &v, const std::string &s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+TEST(PlanSyscalls, PerSyscallTracepointsWithRawHooksForIa32Only) {
+  PlanRequest r;
+  r.trace_file = true;
+  AttachPlan p = plan_attach(r, syscall_kernel());
+  EXPECT_TRUE(p.syscalls.per_syscall);
+  EXPECT_TRUE(p.syscalls.raw_compat_only);
+  EXPECT_TRUE(p.syscalls.ia32_gap.empty());
+  EXPECT_TRUE(hook(p, "syscalls").wanted);
+  EXPECT_EQ(hook(p, "syscalls").first, "tracepoint");
+  for (const char *raw : {"sys_enter", "sys_exit"}) {
+    EXPECT_TRUE(hook(p, raw).wanted) << raw;
+    EXPECT_EQ(hook(p, raw).first, "tp_btf") << raw;
+    EXPECT_NE(hook(p, raw).reason.find("ia32 syscalls only"), std::string::npos) << hook(p, raw).reason;
+  }
+  // Opens are matched at exit from the registers: no enter program, no map update per open.
+  EXPECT_TRUE(has(p.syscalls.exit, "openat"));
+  EXPECT_FALSE(has(p.syscalls.enter, "openat"));
+  EXPECT_TRUE(has(p.syscalls.enter, "setresuid"));
+  EXPECT_TRUE(has(p.syscalls.exit, "setresuid"));
+  EXPECT_TRUE(has(p.syscalls.enter, "fchmod"));  // the old mode is read before the call
+  // --events without ssh: sshd's write/accept are not hooked at all.
+  EXPECT_FALSE(has(p.syscalls.exit, "write"));
+  EXPECT_FALSE(has(p.syscalls.exit, "accept"));
+  r.trace_ssh = true;
+  p = plan_attach(r, syscall_kernel());
+  EXPECT_TRUE(has(p.syscalls.enter, "write"));
+  EXPECT_TRUE(has(p.syscalls.exit, "accept4"));
+}
+
+TEST(PlanSyscalls, WithoutTaskPtRegsOpensAreTrackedFromEnter) {
+  PlanRequest r;
+  r.trace_file = true;
+  AttachPlan p = plan_attach(r, syscall_kernel({}, {}, true, /*task_pt_regs=*/false));
+  EXPECT_TRUE(has(p.syscalls.enter, "openat"));
+  EXPECT_TRUE(has(p.syscalls.exit, "openat"));
+}
+
+TEST(PlanSyscalls, SyscallsTheKernelLacksAreSkipped) {
+  PlanRequest r;
+  r.trace_file = true;
+  AttachPlan p = plan_attach(r, syscall_kernel({}, {"openat2", "fchmodat2"}));
+  EXPECT_TRUE(p.syscalls.per_syscall);
+  EXPECT_FALSE(has(p.syscalls.exit, "openat2"));
+  EXPECT_TRUE(has(p.syscalls.absent, "openat2"));
+  EXPECT_TRUE(has(p.syscalls.absent, "fchmodat2"));
+  EXPECT_NE(p.syscalls.reason.find("not on this kernel: openat2 fchmodat2"), std::string::npos)
+      << p.syscalls.reason;
+}
+
+TEST(PlanSyscalls, AMissingTracepointForAnExistingSyscallMeansRawHooks) {
+  // A syscall the kernel has but cannot trace per syscall would pass unseen: raw hooks instead.
+  AttachPlan p = plan_attach(PlanRequest{}, syscall_kernel({"setresuid"}));
+  EXPECT_FALSE(p.syscalls.per_syscall);
+  EXPECT_FALSE(p.syscalls.raw_compat_only);
+  EXPECT_FALSE(hook(p, "syscalls").wanted);
+  EXPECT_NE(p.syscalls.reason.find("setresuid"), std::string::npos) << p.syscalls.reason;
+  EXPECT_TRUE(hook(p, "sys_enter").wanted);
+  EXPECT_EQ(hook(p, "sys_enter").reason.find("ia32"), std::string::npos);
+}
+
+TEST(PlanSyscalls, PinBefore515KeepsRawHooks) {
+  PlanRequest r;
+  r.pin = true;
+  PlanKernel k = syscall_kernel();
+  k.perf_link = false;  // 5.10: a tracepoint's link is not a real BPF link
+  AttachPlan p = plan_attach(r, k);
+  EXPECT_FALSE(p.syscalls.per_syscall);
+  EXPECT_NE(p.syscalls.reason.find("--pin"), std::string::npos) << p.syscalls.reason;
+  k.perf_link = true;
+  EXPECT_TRUE(plan_attach(r, k).syscalls.per_syscall);
+}
+
+TEST(PlanSyscalls, ForcedTpBtfUsesRawHooksForEverything) {
+  PlanRequest r;
+  r.hooks = HookMode::TpBtf;
+  AttachPlan p = plan_attach(r, syscall_kernel());
+  EXPECT_FALSE(p.syscalls.per_syscall);
+  EXPECT_FALSE(hook(p, "syscalls").wanted);
+  EXPECT_EQ(hook(p, "sys_enter").first, "tp_btf");
+}
+
+TEST(PlanSyscalls, ForcedTracepointUsesPerSyscallAndClassicRawForIa32) {
+  PlanRequest r;
+  r.hooks = HookMode::Tracepoint;
+  AttachPlan p = plan_attach(r, syscall_kernel());
+  EXPECT_TRUE(p.syscalls.per_syscall);
+  EXPECT_EQ(hook(p, "sys_exit").first, "tracepoint");
+  EXPECT_TRUE(hook(p, "sys_exit").reason.find("ia32 syscalls only") == 0) << hook(p, "sys_exit").reason;
+}
+
+TEST(PlanSyscalls, Ia32OffIsAReportedGapAndNoRawHooks) {
+  PlanRequest r;
+  r.trace_ia32 = false;
+  AttachPlan p = plan_attach(r, syscall_kernel());
+  EXPECT_FALSE(hook(p, "sys_enter").wanted);
+  EXPECT_FALSE(hook(p, "sys_exit").wanted);
+  EXPECT_NE(p.syscalls.ia32_gap.find("not traced"), std::string::npos);
+  EXPECT_EQ(hook(p, "sys_enter").reason, p.syscalls.ia32_gap);
+  // Without ia32 emulation there is nothing to miss: no gap, no raw hooks.
+  p = plan_attach(PlanRequest{}, syscall_kernel({}, {}, /*ia32=*/false));
+  EXPECT_TRUE(p.syscalls.ia32_gap.empty());
+  EXPECT_FALSE(hook(p, "sys_enter").wanted);
+  // With raw hooks for everything, --ia32 off changes nothing: they see ia32 anyway.
+  r.hooks = HookMode::TpBtf;
+  p = plan_attach(r, syscall_kernel());
+  EXPECT_TRUE(p.syscalls.ia32_gap.empty());
+  EXPECT_TRUE(hook(p, "sys_enter").wanted);
 }
 
 TEST(ProbeParse, LsmList) {

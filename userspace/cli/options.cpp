@@ -114,6 +114,10 @@ Command parse_command_line(int argc, const char *const *argv) {
   run->add_option("--file-fsync", o.file_fsync,
                   "When file: outputs reach the disk: never, at rotation, or always (every flush)")
       ->check(CLI::IsMember({"never", "rotate", "always"}));
+  run->add_option("--ia32", o.ia32,
+                  "ia32 syscalls (int $0x80, 32-bit binaries): trace (raw syscall hooks, a cost on "
+                  "every syscall) or off (not seen)")
+      ->check(CLI::IsMember({"trace", "off"}));
   auto *config = app.add_subcommand("config", "Configuration file tools");
   config->require_subcommand(1);
   auto *config_check = config->add_subcommand("check", "Validate a config file (with the KTRAIL_* environment)");
@@ -228,6 +232,7 @@ Status to_loader_config(const RunOptions &o, LoaderConfig &c) {
   c.wakeup_bytes = o.wakeup_bytes;
   c.btf_path = o.btf;
   c.pin_dir = o.pin;
+  c.trace_ia32 = o.ia32 != "off";
   return Status::ok();
 }
 

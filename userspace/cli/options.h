@@ -75,6 +75,9 @@ struct RunOptions {
   std::string schema = "ecs";         // ecs | ocsf
   std::string file_fsync = "rotate";  // never | rotate | always
   std::vector<OutputSettings> output_settings;  // index-aligned with outputs; may be shorter
+  // ia32 syscalls: "trace" keeps raw sys_enter/sys_exit programs for them (every syscall of
+  // every task pays their invocation); "off" leaves them unseen (reported as a gap).
+  std::string ia32 = "trace";  // trace | off
 };
 
 // Which event classes reach the outputs (the kernel may trace more: ssh needs exec and exit).

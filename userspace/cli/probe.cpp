@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -46,6 +47,8 @@ CLI::App *add_probe_command(CLI::App &app, ProbeOptions &o) {
   probe->add_option("--hooks", o.hooks, "Hook variant to plan for")
       ->check(CLI::IsMember({"auto", "tp_btf", "tracepoint"}));
   probe->add_option("--btf", o.btf, "Kernel BTF file for kernels without /sys/kernel/btf/vmlinux");
+  probe->add_option("--ia32", o.ia32, "ia32 syscalls to plan for, as `ktrail run --ia32`")
+      ->check(CLI::IsMember({"trace", "off"}));
   return probe;
 }
 
@@ -106,9 +109,12 @@ json collect_probe(const ProbeOptions &o) {
   feat["ring_buffer"] = f.ringbuf;
   feat["perf_buffer"] = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_PERF_EVENT_ARRAY, nullptr) == 1;
   json tp = json::object();
-  for (const char *h : kHookNames) tp[h] = f.has_tp_btf(h);
+  for (const char *h : kHookNames)
+    if (strcmp(h, "syscalls") != 0) tp[h] = f.has_tp_btf(h);  // per-syscall: classic only
   feat["tp_btf"] = tp;
   feat["tracefs_mounted"] = is_mounted("/sys/kernel/tracing");
+  feat["ia32_syscalls"] = f.ia32;
+  feat["task_pt_regs"] = f.task_pt_regs;
   const char *unprivileged = "not probed: needs CAP_BPF + CAP_PERFMON or root";
   ProgProbe fentry{false, unprivileged}, lsm{false, unprivileged};
   if (privileged && f.btf) {
@@ -131,6 +137,7 @@ json collect_probe(const ProbeOptions &o) {
   ro.buffer = o.buffer;
   ro.hooks = o.hooks;
   ro.btf = o.btf;
+  ro.ia32 = o.ia32;
   LoaderConfig lc;
   if (Status s = to_loader_config(ro, lc); !s) {
     miss("options", s.message, "ktrail run would refuse these options");
@@ -145,10 +152,11 @@ json collect_probe(const ProbeOptions &o) {
                      {"fallback", h.fallback.empty() ? json(nullptr) : json(h.fallback)},
                      {"reason", h.reason}});
     if (h.wanted && h.first.empty()) miss("hook " + h.hook, h.reason, "this hook would be inactive");
-    if (h.wanted && h.first == "tracepoint" && !f.has_tp_btf(h.hook) && o.hooks == "auto")
+    if (h.wanted && h.first == "tracepoint" && h.hook != "syscalls" && !f.has_tp_btf(h.hook) && o.hooks == "auto")
       miss("tp_btf " + h.hook, "the kernel BTF has no btf_trace_" + h.hook + " type",
            "the classic tracepoint is used (needs tracefs, which ktrail mounts)");
   }
+  if (!plan.syscalls.ia32_gap.empty()) miss("ia32", plan.syscalls.ia32_gap, "an `int $0x80` setuid or open passes unseen");
   bool any_hook = false;
   for (const HookPlan &h : plan.hooks) any_hook |= h.wanted && !h.first.empty();
   if (!any_hook && f.btf) fail(KTRAIL_EXIT_NO_HOOKS);
@@ -159,7 +167,13 @@ json collect_probe(const ProbeOptions &o) {
   r["plan"] = {{"request", {{"hooks", o.hooks}, {"buffer", o.buffer}, {"events", o.events}}},
                {"buffer", plan.use_perf ? "perf" : "ring"},
                {"buffer_reason", plan.buffer_reason},
-               {"hooks", hooks}};
+               {"hooks", hooks},
+               {"syscalls", {{"per_syscall", plan.syscalls.per_syscall},
+                             {"ia32_raw_hooks", plan.syscalls.raw_compat_only && !plan.hooks[2].first.empty()},
+                             {"enter", plan.syscalls.enter},
+                             {"exit", plan.syscalls.exit},
+                             {"absent", plan.syscalls.absent},
+                             {"reason", plan.syscalls.reason}}}};
   r["missing"] = missing;
   r["ready"] = exit_code == KTRAIL_EXIT_OK;
   r["exit_code"] = exit_code;

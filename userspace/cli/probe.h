@@ -16,6 +16,7 @@ struct ProbeOptions {
   std::string buffer = "auto";
   std::string hooks = "auto";
   std::string btf;
+  std::string ia32 = "trace";  // as `ktrail run --ia32`
 };
 
 CLI::App *add_probe_command(CLI::App &app, ProbeOptions &o);

@@ -174,6 +174,7 @@ const std::vector<Key> &keys() {
       key("no_default_watch", &RunOptions::no_default_watch),
       key("metrics_addr", &RunOptions::metrics_addr),
       key("rules", &RunOptions::rules),
+      key("ia32", &RunOptions::ia32),
   };
   return k;
 }

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <bpf/btf.h>
 
@@ -83,6 +84,43 @@ bool probe_fexit_cap_capable(const KernelFeatures &f) {
   return true;
 }
 
+// The relative-open prefilter rows (struct ktrail_watch_rel): for every directory on the way
+// to a non-suffix entry, its inode and the entry's next bytes; for prefix entries, their own
+// directory as INSIDE. stat() follows symlinks, so /var/run/... gets /run's inode. A directory
+// that does not exist yet gets no row: relative opens into it are missed until a restart
+// (absolute ones are not).
+std::vector<ktrail_watch_rel> relative_rows(const std::vector<WatchSpec> &watches) {
+  std::vector<ktrail_watch_rel> rows;
+  auto add = [&rows](uint64_t ino, const std::string &rest, uint32_t flags) {
+    ktrail_watch_rel r{};
+    r.ino = ino;
+    r.flags = flags;
+    size_t n = std::min<size_t>(rest.size(), 8);
+    memcpy(&r.word, rest.data(), n);
+    r.mask = n >= 8 ? ~0ull : (1ull << (n * 8)) - 1;
+    if (flags & KTRAIL_REL_INSIDE) r.word = r.mask = 0;
+    for (const auto &o : rows)
+      if (o.ino == r.ino && o.word == r.word && o.mask == r.mask && o.flags == r.flags) return;
+    rows.push_back(r);
+  };
+  for (const auto &w : watches) {
+    if (w.flags & KTRAIL_WATCH_SUFFIX) continue;
+    std::string p = w.path;
+    if (w.flags & KTRAIL_WATCH_PREFIX) {
+      p.pop_back();
+      struct stat st;
+      if (stat(p.c_str(), &st) == 0) add(st.st_ino, "", KTRAIL_REL_INSIDE);
+    }
+    for (size_t slash = p.find('/'); slash != std::string::npos && slash + 1 < p.size();
+         slash = p.find('/', slash + 1)) {
+      std::string dir = slash == 0 ? "/" : p.substr(0, slash);
+      struct stat st;
+      if (stat(dir.c_str(), &st) == 0) add(st.st_ino, p.substr(slash + 1), 0);
+    }
+  }
+  return rows;
+}
+
 bool kprobe_target_exists(const char *fn) {
   std::ifstream f("/sys/kernel/tracing/available_filter_functions");
   std::string line;
@@ -104,6 +142,8 @@ PlanRequest plan_request(const LoaderConfig &cfg) {
   r.trace_file = cfg.trace_file;
   r.buffer = cfg.buffer;
   r.hooks = cfg.hooks;
+  r.trace_ia32 = cfg.trace_ia32;
+  r.pin = !cfg.pin_dir.empty();
   return r;
 }
 
@@ -111,6 +151,11 @@ PlanKernel plan_kernel(const KernelFeatures &f) {
   PlanKernel k;
   k.ringbuf = f.ringbuf;
   k.has_tp_btf = [&f](const std::string &hook) { return f.has_tp_btf(hook); };
+  k.has_syscall_tp = [&f](const std::string &name) { return f.has_syscall_tp(name); };
+  k.has_syscall = [&f](const std::string &name) { return f.has_syscall(name); };
+  k.ia32 = f.ia32;
+  k.task_pt_regs = f.task_pt_regs;
+  k.perf_link = f.perf_link;
   return k;
 }
 
@@ -211,6 +256,8 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
 
   const AttachPlan plan = plan_attach(plan_request(cfg), plan_kernel(*features_));
   if (!plan.buffer_problem.empty()) return Status::error(KTRAIL_EXIT_USAGE, plan.buffer_problem);
+  if (!plan.syscalls.ia32_gap.empty()) KLOG_WARN("%s", plan.syscalls.ia32_gap.c_str());
+  for (const auto &a : plan.syscalls.absent) KLOG_DEBUG("syscall %s: not on this kernel, not traced", a.c_str());
   const bool use_perf = plan.use_perf;
 
   // The pinned set must come from the same object and the same configuration.
@@ -261,6 +308,30 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
       dst.flags = w.flags;
     }
     skel_->rodata->ktrail_watch_n = cfg.trace_file ? n : 0;
+    for (uint32_t i = 0; i < n; i++) {
+      const auto &w = cfg.watches[i];
+      if (!(w.flags & KTRAIL_WATCH_SUFFIX)) continue;
+      // The entry's last (up to) 8 bytes, at the high end of the word like a path's tail.
+      size_t k = std::min<size_t>(w.path.size(), 8);
+      uint64_t tail = 0;
+      memcpy(reinterpret_cast<char *>(&tail) + (8 - k), w.path.data() + w.path.size() - k, k);
+      skel_->rodata->ktrail_watch_suffix = 1;
+      const_cast<__u64 &>(skel_->rodata->ktrail_suffix_tail[i]) = tail;
+      const_cast<__u64 &>(skel_->rodata->ktrail_suffix_mask[i]) = k >= 8 ? ~0ull : ~0ull << ((8 - k) * 8);
+    }
+    std::vector<ktrail_watch_rel> rows = cfg.trace_file ? relative_rows(cfg.watches) : std::vector<ktrail_watch_rel>{};
+    if (rows.size() > KTRAIL_REL_MAX) {
+      // Too many directories: every relative open is checked in full (the root is INSIDE).
+      KLOG_WARN("--watch: more than %d directories on the way to watched paths; relative opens are all checked in full",
+                KTRAIL_REL_MAX);
+      rows.assign(1, ktrail_watch_rel{});
+      struct stat st;
+      if (stat("/", &st) == 0) rows[0].ino = st.st_ino;
+      rows[0].flags = KTRAIL_REL_INSIDE;
+    }
+    for (size_t i = 0; i < rows.size(); i++)
+      const_cast<ktrail_watch_rel &>(skel_->rodata->ktrail_rel[i]) = rows[i];
+    skel_->rodata->ktrail_rel_n = static_cast<uint32_t>(rows.size());
   }
   {
     uint32_t n = 0;
@@ -293,7 +364,31 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
       {"cgroup_mkdir", skel_->progs.tp_btf__cgroup_mkdir, skel_->progs.tracepoint__cgroup__cgroup_mkdir,
        plan.hooks[4].wanted},
   };
-  static_assert(std::size(kHookNames) == 5, "defs[] follows kHookNames");
+  static_assert(std::size(kHookNames) == 6, "defs[] follows kHookNames; \"syscalls\" is last");
+  const HookPlan &sc_plan = plan.hooks[5];
+  // Per-syscall tracepoints: only those the plan names are loaded (a missing tracepoint's
+  // program would fail at attach, a missing syscall's at nothing, but both waste a verifier run).
+  std::vector<std::pair<std::string, bpf_program *>> sc_progs;
+  {
+    auto want = [&](const std::vector<std::string> &names, const std::string &n) {
+      return std::find(names.begin(), names.end(), n) != names.end();
+    };
+    bpf_program *prog;
+    bpf_object__for_each_program(prog, skel_->obj) {
+      const std::string name = bpf_program__name(prog);
+      for (const char *dir : {"enter", "exit"}) {
+        const std::string prefix = std::string("tracepoint__syscalls__sys_") + dir + "_";
+        if (name.compare(0, prefix.size(), prefix) != 0) continue;
+        const std::string sc = name.substr(prefix.size());
+        bool load = sc_plan.wanted && want(dir[1] == 'n' ? plan.syscalls.enter : plan.syscalls.exit, sc);
+        bpf_program__set_autoload(prog, load);
+        if (load) sc_progs.emplace_back(std::string("sys_") + dir + "_" + sc, prog);
+      }
+    }
+  }
+  skel_->bss->ktrail_raw_compat_only = plan.syscalls.raw_compat_only;
+  const bool file_tail = sc_plan.wanted && cfg.trace_file;
+  bpf_program__set_autoload(skel_->progs.tracepoint__ktrail_file_match, file_tail);
   const std::vector<PamProbe> pam_probes = {
       {skel_->progs.uprobe__pam_start, "pam_start", false},
       {skel_->progs.uretprobe__pam_authenticate, "pam_authenticate", true},
@@ -318,8 +413,42 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
 
   int err = ktrail_bpf__load(skel_);
   if (err) return classify_load_error(err, features_->lockdown);
+  if (file_tail) {
+    uint32_t zero = 0;
+    int fd = bpf_program__fd(skel_->progs.tracepoint__ktrail_file_match);
+    if (bpf_map_update_elem(bpf_map__fd(skel_->maps.ktrail_file_progs), &zero, &fd, BPF_ANY) != 0)
+      return Status::error(KTRAIL_EXIT_RUNTIME, std::string("filling the file matcher's program array: ") +
+                                                    strerror(errno));
+  }
 
   bool any = false;
+  // Per-syscall tracepoints first, all or none: a partial set would leave syscalls unseen,
+  // since the raw programs stand back for 64-bit syscalls while ktrail_raw_compat_only is set.
+  HookStatus sc_status{"syscalls", "tracepoint", false, ""};
+  if (sc_plan.wanted) {
+    HookStatus &st = sc_status;
+    size_t first_link = links_.size();
+    for (auto &[name, prog] : sc_progs) {
+      bpf_link *link = bpf_program__attach(prog);
+      if (!link) {
+        st.error = name + ": " + strerror(errno);
+        break;
+      }
+      links_.push_back(link);
+    }
+    if (st.error.empty()) {
+      st.attached = true;
+      KLOG_DEBUG("%zu per-syscall tracepoints attached", sc_progs.size());
+    } else {
+      for (size_t i = first_link; i < links_.size(); i++) bpf_link__destroy(static_cast<bpf_link *>(links_[i]));
+      links_.resize(first_link);
+      skel_->bss->ktrail_raw_compat_only = 0;
+      for (size_t i : {2, 3}) defs[i].wanted = true;  // the raw hooks carry every syscall now
+      KLOG_WARN("per-syscall tracepoints failed (%s): every syscall goes through sys_enter/sys_exit",
+                st.error.c_str());
+    }
+    any |= st.attached;
+  }
   for (auto &d : defs) {
     if (!d.wanted) continue;
     HookStatus st{d.hook, "", false, ""};
@@ -346,6 +475,7 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
     any |= st.attached;
     hooks_.push_back(st);
   }
+  if (sc_plan.wanted) hooks_.push_back(sc_status);  // listed in kHookNames order, like the plan
   if (cfg.trace_ssh) attach_ssh(cfg, pam_probes);
   if (cfg.cap_policy != CapPolicy::Off) {
     attach_capable(cap_variant);

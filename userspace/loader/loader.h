@@ -57,6 +57,7 @@ struct LoaderConfig {
   // Sensitive files (file.bpf.h).
   bool trace_file = false;
   std::vector<WatchSpec> watches;
+  bool trace_ia32 = true;  // raw sys_enter/sys_exit for ia32 syscalls (see PlanRequest)
 };
 
 struct HookStatus {

@@ -22,6 +22,41 @@ bool KernelFeatures::has_tp_btf(const std::string &tp) const {
   return btf__find_by_name_kind(btf, ("btf_trace_" + tp).c_str(), BTF_KIND_TYPEDEF) > 0;
 }
 
+namespace {
+
+bool btf_has_func(const std::shared_ptr<void> &b, const std::string &name) {
+  if (!b) return false;
+  return btf__find_by_name_kind(static_cast<struct btf *>(b.get()), name.c_str(), BTF_KIND_FUNC) > 0;
+}
+
+bool btf_enum_has(const std::shared_ptr<void> &b, const char *type, const char *value) {
+  if (!b) return false;
+  auto *btf = static_cast<struct btf *>(b.get());
+  int id = btf__find_by_name_kind(btf, type, BTF_KIND_ENUM);
+  if (id <= 0) return false;
+  const struct btf_type *t = btf__type_by_id(btf, id);
+  const struct btf_enum *e = btf_enum(t);
+  for (int i = 0; i < btf_vlen(t); i++)
+    if (!strcmp(btf__name_by_offset(btf, e[i].name_off), value)) return true;
+  return false;
+}
+
+}  // namespace
+
+bool KernelFeatures::has_syscall(const std::string &name) const {
+  return btf_has_func(vmlinux_btf, "__x64_sys_" + name);
+}
+
+bool KernelFeatures::has_syscall_tp(const std::string &name) const {
+  const std::string events = tracefs + "/events";
+  if (access(events.c_str(), F_OK) == 0) {
+    const std::string dir = events + "/syscalls/sys_";
+    return access((dir + "enter_" + name + "/id").c_str(), F_OK) == 0 &&
+           access((dir + "exit_" + name + "/id").c_str(), F_OK) == 0;
+  }
+  return btf_has_func(vmlinux_btf, "perf_syscall_enter") && has_syscall(name);
+}
+
 std::string parse_lockdown(const std::string &s) {
   auto l = s.find('['), r = s.find(']');
   if (l == std::string::npos || r == std::string::npos || r < l) return "";
@@ -65,6 +100,9 @@ KernelFeatures probe_kernel(const std::string &custom_btf) {
     f.lockdown = parse_lockdown(ss.str());
   }
   f.ringbuf = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) == 1;
+  f.ia32 = btf_has_func(f.vmlinux_btf, "__ia32_sys_setuid");
+  f.task_pt_regs = btf_enum_has(f.vmlinux_btf, "bpf_func_id", "BPF_FUNC_task_pt_regs");
+  f.perf_link = btf_enum_has(f.vmlinux_btf, "bpf_link_type", "BPF_LINK_TYPE_PERF_EVENT");
   return f;
 }
 

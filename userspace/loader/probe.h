@@ -14,6 +14,14 @@ struct KernelFeatures {
   std::string lockdown;          // "none", "integrity", "confidentiality", "" if unknown
   bool ringbuf = false;
   bool has_tp_btf(const std::string &tracepoint) const;  // btf_trace_<tp> in vmlinux BTF
+  // syscalls/sys_enter_<name> and sys_exit_<name>: read from tracefs when it is mounted,
+  // predicted from the BTF (perf_syscall_enter and __x64_sys_<name>) when it is not yet.
+  bool has_syscall_tp(const std::string &name) const;
+  bool has_syscall(const std::string &name) const;  // __x64_sys_<name> in vmlinux BTF
+  bool ia32 = false;          // __ia32_sys_setuid in vmlinux BTF: CONFIG_IA32_EMULATION
+  bool task_pt_regs = false;  // BPF_FUNC_task_pt_regs in the kernel's enum bpf_func_id
+  bool perf_link = false;     // BPF_LINK_TYPE_PERF_EVENT in the kernel's enum bpf_link_type
+  std::string tracefs = "/sys/kernel/tracing";
   std::shared_ptr<void> vmlinux_btf;  // struct btf *
 };
 

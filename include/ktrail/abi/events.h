@@ -375,6 +375,26 @@ struct ktrail_watch {
 	__u32 flags;       /* enum ktrail_watch_flags */
 };
 
+/*
+ * The relative-open prefilter (file.bpf.h): one row per (directory on the way to a watch entry).
+ * A relative open is looked at only when its directory (dirfd or cwd) is a row's directory and
+ * the path's first 8 bytes match the row's word under its mask, or when the directory or one of
+ * its KTRAIL_REL_LEVELS - 1 parents is a watched prefix directory (KTRAIL_REL_INSIDE).
+ * Filled by the loader from stat(); .rodata, so never in a record.
+ */
+#define KTRAIL_REL_MAX 64
+#define KTRAIL_REL_LEVELS 4
+enum ktrail_rel_flags {
+	KTRAIL_REL_INSIDE = 1 << 0, /* ino is a prefix entry's directory: anything below it */
+};
+struct ktrail_watch_rel {
+	__u64 ino;
+	__u64 word;  /* the entry's bytes after "dir/" */
+	__u64 mask;  /* 0 for INSIDE rows */
+	__u32 flags; /* enum ktrail_rel_flags */
+	__u32 _pad;
+};
+
 /* KTRAIL_EV_FILE. path is variable length: size = offsetof(path) + path_len + 1 (rounded). */
 struct ktrail_file {
 	struct ktrail_header hdr;
