@@ -306,7 +306,8 @@ TEST_F(MetricsE2E, CountersMatchTheEmittedRecordsExactly) {
     uint64_t seq = r["event"]["sequence"];
     std::string action = r["event"]["action"];
     if (seq <= q1 || seq > q2 || action == "checkpoint" || action == "agent_start") continue;
-    std::string labels = "{action=\"" + action + "\",outcome=\"" + r["event"]["outcome"].get<std::string>() + "\"}";
+    std::string labels =
+        "{action=\"" + action + "\",outcome=\"" + r["event"].value("outcome", std::string("unknown")) + "\"}";
     want_events["ktrail_events_total" + labels]++;
     if (json_escalation(r)) want_esc["ktrail_privilege_escalations_total" + labels]++;
     if (r["process"].value("pid", 0) != 0 && r.dump().find(marker) != std::string::npos) {

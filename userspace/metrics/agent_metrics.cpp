@@ -100,16 +100,16 @@ AgentMetrics::AgentMetrics(Registry &r) : reg_(r) {
   r.add_collector([this](std::vector<Family> &out) { collect(out); });
 }
 
-AgentMetrics::EventSeries *AgentMetrics::series_for(const char *action, bool ok) {
+AgentMetrics::EventSeries *AgentMetrics::series_for(const char *action, uint8_t outcome) {
   auto key = reinterpret_cast<uintptr_t>(action);
-  auto &fast = fast_[ok];
+  auto &fast = fast_[outcome];
   if (auto it = fast.find(key); it != fast.end()) return it->second;
   std::lock_guard<std::mutex> g(series_mu_);
-  auto &slot = events_[{key, ok}];
+  auto &slot = events_[{key, outcome}];
   if (!slot) {
     slot = std::make_unique<EventSeries>();
     slot->action = action;
-    slot->ok = ok;
+    slot->outcome = outcome;
   }
   fast[key] = slot.get();
   return slot.get();
@@ -119,7 +119,8 @@ void AgentMetrics::observe(const Event &e, std::vector<Event> &) {
   const bool ok = event_success(e);
   // Every series this event touches exists before the seqlock opens: a scrape holding
   // series_mu_ while it waits for the lock to close must never wait on us.
-  EventSeries *s = series_for(event_action(e), ok);
+  // Alerts have no event.outcome in the record; the series says so rather than inventing one.
+  EventSeries *s = series_for(event_action(e), e.kind == EventKind::Alert ? 2 : ok);
   std::atomic<uint64_t> *esc = nullptr;
   if (is_privilege_escalation(e)) {
     std::lock_guard<std::mutex> g(series_mu_);
@@ -166,7 +167,7 @@ void AgentMetrics::collect(std::vector<Family> &out) const {
         continue;
       }
       for (auto &[k, s] : events_)
-        ev.samples.push_back({{{"action", s->action}, {"outcome", s->ok ? "success" : "failure"}},
+        ev.samples.push_back({{{"action", s->action}, {"outcome", s->outcome == 2 ? "unknown" : s->outcome ? "success" : "failure"}},
                               static_cast<double>(s->n.load(std::memory_order_relaxed))});
       for (auto &[k, n] : escalations_)
         esc.samples.push_back({{{"action", k.first}, {"outcome", k.second ? "success" : "failure"}},

@@ -66,11 +66,11 @@ class AgentMetrics : public EventObserver {
  private:
   struct EventSeries {
     const char *action;
-    bool ok;
+    uint8_t outcome;  // 0 failure, 1 success, 2 unknown (alerts carry no event.outcome)
     std::atomic<uint64_t> n{0};
   };
   void collect(std::vector<Family> &out) const;
-  EventSeries *series_for(const char *action, bool ok);
+  EventSeries *series_for(const char *action, uint8_t outcome);
 
   Registry &reg_;
   // Written by the pipeline thread only. seq_ is a seqlock (odd while an event is counted),
@@ -80,8 +80,8 @@ class AgentMetrics : public EventObserver {
   std::atomic<uint64_t> last_sequence_{0};
   std::atomic<uint64_t> events_total_{0};
   mutable std::mutex series_mu_;  // guards the maps' shape, taken only when a key is new
-  std::map<std::pair<uintptr_t, bool>, std::unique_ptr<EventSeries>> events_;
-  std::unordered_map<uintptr_t, EventSeries *> fast_[2];  // pipeline thread's lock-free view
+  std::map<std::pair<uintptr_t, uint8_t>, std::unique_ptr<EventSeries>> events_;
+  std::unordered_map<uintptr_t, EventSeries *> fast_[3];  // pipeline thread's lock-free view
   std::map<std::pair<std::string, bool>, std::unique_ptr<std::atomic<uint64_t>>> escalations_;
   BoundedCounts ssh_failures_{kSshSourceLimit};
 
