@@ -165,8 +165,11 @@ def main():
             v = volumes.get(m["name"]) or fail(f"volumeMount {m['name']} has no volume")
             ro = ",ro" if m.get("readOnly") else ""
             if "hostPath" in v:
-                hp = v["hostPath"]
+                hp = dict(v["hostPath"])
                 if hp.get("type") == "DirectoryOrCreate":
+                    # The agent's own state on the node (chain state, spools, logs): a fresh
+                    # directory, so the test neither touches nor collides with this host's.
+                    hp["path"] = f"{work}/node{hp['path']}"
                     os.makedirs(hp["path"], exist_ok=True)
                 if not os.path.exists(hp["path"]):
                     if hp.get("type") == "Socket":
