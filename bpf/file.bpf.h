@@ -393,6 +393,24 @@ static __always_inline __u64 ktrail_name_tail(const struct ktrail_dent *x)
 	return w << ((8 - (len & 7)) * 8);
 }
 
+/* The file behind fd: the fd table through BTF pointers (plain loads, 5.11+), then one read of
+ * the slot (an array of pointers is not a BTF pointer to the verifier). */
+static __always_inline struct file *ktrail_open_file(long fd)
+{
+	struct file *f = NULL;
+
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)) {
+		struct fdtable *fdt = bpf_get_current_task_btf()->files->fdt;
+		struct file **fds = fdt->fd;
+
+		if (fd < 0 || fd >= fdt->max_fds)
+			return NULL;
+		bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+		return f;
+	}
+	return ktrail_task_fd(ktrail_current(), fd);
+}
+
 /*
  * The open prefilter for a successful open, on the file it opened: symlinks, "..", relative
  * paths and the caller's spelling no longer matter. A candidate when the file's directory is
@@ -404,7 +422,7 @@ static __always_inline __u64 ktrail_name_tail(const struct ktrail_dent *x)
  */
 __noinline int ktrail_open_inode_hit(__u64 fd)
 {
-	struct file *f = ktrail_task_fd(ktrail_current(), (long)fd);
+	struct file *f = ktrail_open_file((long)fd);
 	struct ktrail_dent x = {}, child = {};
 	struct dentry *d;
 	__u32 lvl, r;
@@ -418,6 +436,10 @@ __noinline int ktrail_open_inode_hit(__u64 fd)
 
 		if (!d || ktrail_dent_read(&x, d))
 			return 0;
+		/* The opened file itself needs no inode: a watched directory opened as such is its
+		 * parent's row by name. */
+		if (lvl == 0)
+			goto next;
 		inode = x.inode; /* a plain copy: BPF_CORE_READ(x.inode) would relocate ktrail_dent */
 		ino = BPF_CORE_READ(inode, i_ino);
 		for (r = 0; r < KTRAIL_REL_MAX; r++) {
@@ -436,6 +458,7 @@ __noinline int ktrail_open_inode_hit(__u64 fd)
 			if (!((w ^ ktrail_rel[r].word) & ktrail_rel[r].mask))
 				return 1;
 		}
+next:
 		if (lvl == 0 && ktrail_watch_suffix) {
 			__u64 tail = ktrail_name_tail(&x), mask;
 			__u32 len = x.hash_len >> 32, i;
