@@ -425,6 +425,8 @@ __noinline int ktrail_open_inode_hit(__u64 fd)
 	struct file *f = ktrail_open_file((long)fd);
 	struct ktrail_dent x = {}, child = {};
 	struct dentry *d;
+	bool have_name = false;
+	__u64 name = 0;
 	__u32 lvl, r;
 
 	if (!f)
@@ -443,8 +445,6 @@ __noinline int ktrail_open_inode_hit(__u64 fd)
 		inode = x.inode; /* a plain copy: BPF_CORE_READ(x.inode) would relocate ktrail_dent */
 		ino = BPF_CORE_READ(inode, i_ino);
 		for (r = 0; r < KTRAIL_REL_MAX; r++) {
-			__u64 w = 0;
-
 			if (r >= ktrail_rel_n)
 				break;
 			if (ktrail_rel[r].ino != ino)
@@ -453,9 +453,13 @@ __noinline int ktrail_open_inode_hit(__u64 fd)
 				return 1;
 			if (lvl != 1)
 				continue;
-			bpf_probe_read_kernel(&w, (child.hash_len >> 32) >= 8 ? 8 : ((child.hash_len >> 32) & 7),
-					      child.name);
-			if (!((w ^ ktrail_rel[r].word) & ktrail_rel[r].mask))
+			/* A directory like /etc has a row per entry in it: its name is read once. */
+			if (!have_name) {
+				__u32 len = child.hash_len >> 32;
+				bpf_probe_read_kernel(&name, len >= 8 ? 8 : (len & 7), child.name);
+				have_name = true;
+			}
+			if (!((name ^ ktrail_rel[r].word) & ktrail_rel[r].mask))
 				return 1;
 		}
 next:
