@@ -1,6 +1,7 @@
 // Privileged end-to-end tests: capability checks (grant, denial, aggregation under an exec
 // storm) and sensitive-file access (read, denied read, write, chmod, chown, rename, relative
-// and dirfd paths, unwatched files), from the real `ktrail run` and real syscalls.
+// and dirfd paths, unwatched files, symlinks, files created after start, old/new attributes,
+// another mount namespace), from the real `ktrail run` and real syscalls.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -567,6 +568,29 @@ TEST_F(Files, ChmodChownReportOldAndNewAttributes) {
   ASSERT_EQ(stat(secret_.c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, 1u);
   EXPECT_EQ(st.st_gid, 65533u);
+}
+
+// A caller in another mount namespace (a container) has its own files at the watched path:
+// not the host's inodes, so its path string is matched as well.
+TEST_F(Files, OtherMountNamespaceMatchedByPath) {
+  const std::string nsdir = plain_dir_ + "/nsdir";
+  ASSERT_EQ(mkdir(nsdir.c_str(), 0755), 0);
+  Agent a({"--events", "file", "--no-default-watch", "--watch", nsdir + "/secret"});
+  ASSERT_TRUE(a.ready()) << a.stderr_text();
+  EXPECT_EQ(a.stderr_text().find("does not exist yet"), std::string::npos) << a.stderr_text();
+  HelperResult r = helper({"nsread", nsdir, "secret"});
+  ASSERT_GT(r.pid, 0);
+  EXPECT_GE(r.ret, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(a.stop(), 0) << a.stderr_text();
+  auto v = select(file_events(a.events(), r.pid), [](const json &e) { return e["ktrail"]["file"]["intent"] == "read"; });
+  ASSERT_EQ(v.size(), 1u);
+  check_file_common(v[0], "open", "access", nsdir + "/secret", true);
+  EXPECT_EQ(v[0]["ktrail"]["file"]["watch"], nsdir + "/secret");
+  EXPECT_EQ(v[0]["ktrail"]["file"]["return"], r.ret);
+  EXPECT_FALSE(v[0]["ktrail"]["file"].contains("resolved")) << "matched by the caller's path string";
+  EXPECT_EQ(v[0]["file"]["mode"], "0600");
+  EXPECT_FALSE(fs::exists(nsdir + "/secret")) << "the file lived in the helper's tmpfs only";
 }
 
 }  // namespace

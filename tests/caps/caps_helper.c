@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -90,6 +92,20 @@ int main(int argc, char **argv) {
     long r = fchmod(fd, strtol(argv[3], NULL, 8));
     close(fd);
     return report("fchmod", r);
+  }
+  if (!strcmp(c, "nsread") && argc == 4) {  // DIR NAME: own mount namespace, tmpfs on DIR, read DIR/NAME
+    char p[4096];
+    if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+        mount("none", argv[2], "tmpfs", 0, NULL)) {
+      perror("nsread");
+      return 2;
+    }
+    snprintf(p, sizeof(p), "%s/%s", argv[2], argv[3]);
+    int fd = open(p, O_WRONLY | O_CREAT, 0600);
+    if (fd >= 0) close(fd);
+    fd = open(p, O_RDONLY);
+    if (fd >= 0) close(fd);
+    return report("open", fd);
   }
   if (!strcmp(c, "fchmodat") && argc == 4)
     return report("fchmodat", fchmodat(AT_FDCWD, argv[2], strtol(argv[3], NULL, 8), 0));
