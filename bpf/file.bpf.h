@@ -364,6 +364,141 @@ static __always_inline bool ktrail_open_candidate(long dirfd, const char *upath)
 	return false;
 }
 
+/* The fields of a dentry the inode prefilter needs, read with one helper call: d_parent,
+ * d_name (hash_len, name) and d_inode have been adjacent in struct dentry since 2.6. */
+struct ktrail_dent {
+	struct dentry *parent;
+	__u64 hash_len; /* length in the high 32 bits */
+	const unsigned char *name;
+	struct inode *inode;
+};
+
+static __always_inline int ktrail_dent_read(struct ktrail_dent *x, struct dentry *d)
+{
+	return bpf_probe_read_kernel(x, sizeof(*x),
+				     (char *)d + bpf_core_field_offset(struct dentry, d_parent));
+}
+
+/* The last (up to) 8 bytes of a dentry's name, at the high end of the word like a path's tail. */
+static __always_inline __u64 ktrail_name_tail(const struct ktrail_dent *x)
+{
+	__u32 len = x->hash_len >> 32;
+	__u64 w = 0;
+
+	if (len >= 8) {
+		bpf_probe_read_kernel(&w, 8, x->name + len - 8);
+		return w;
+	}
+	bpf_probe_read_kernel(&w, len & 7, x->name);
+	return w << ((8 - (len & 7)) * 8);
+}
+
+/* The file behind fd: the fd table through BTF pointers (plain loads, 5.11+), then one read of
+ * the slot (an array of pointers is not a BTF pointer to the verifier). */
+static __always_inline struct file *ktrail_open_file(long fd)
+{
+	struct file *f = NULL;
+
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)) {
+		struct fdtable *fdt = bpf_get_current_task_btf()->files->fdt;
+		struct file **fds = fdt->fd;
+
+		if (fd < 0 || fd >= fdt->max_fds)
+			return NULL;
+		bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+		return f;
+	}
+	return ktrail_task_fd(ktrail_current(), fd);
+}
+
+/*
+ * The open prefilter for a successful open, on the file it opened: symlinks, "..", relative
+ * paths and the caller's spelling no longer matter. A candidate when the file's directory is
+ * a row's directory and the file's name matches the row's word (an exact entry's parent, e.g.
+ * /etc for /etc/shadow: files created or replaced after start are caught by name), when the
+ * file or one of its KTRAIL_REL_LEVELS - 1 parents is a watched prefix directory, or when its
+ * name ends like a suffix entry. Rows come from stat() at start (inode numbers only; the full
+ * match of the path walked from the dentries decides).
+ */
+__noinline int ktrail_open_inode_hit(__u64 fd)
+{
+	struct file *f = ktrail_open_file((long)fd);
+	struct ktrail_dent x = {}, child = {};
+	struct dentry *d;
+	bool have_name = false;
+	__u64 name = 0;
+	__u32 lvl, r;
+
+	if (!f)
+		return 0;
+	d = BPF_CORE_READ(f, f_path.dentry);
+	for (lvl = 0; lvl < KTRAIL_REL_LEVELS; lvl++) {
+		struct inode *inode;
+		__u64 ino;
+
+		if (!d || ktrail_dent_read(&x, d))
+			return 0;
+		/* The opened file itself needs no inode: a watched directory opened as such is its
+		 * parent's row by name. */
+		if (lvl == 0)
+			goto next;
+		inode = x.inode; /* a plain copy: BPF_CORE_READ(x.inode) would relocate ktrail_dent */
+		ino = BPF_CORE_READ(inode, i_ino);
+		for (r = 0; r < KTRAIL_REL_MAX; r++) {
+			if (r >= ktrail_rel_n)
+				break;
+			if (ktrail_rel[r].ino != ino)
+				continue;
+			if (ktrail_rel[r].flags & KTRAIL_REL_INSIDE)
+				return 1;
+			if (lvl != 1)
+				continue;
+			/* A directory like /etc has a row per entry in it: its name is read once. */
+			if (!have_name) {
+				__u32 len = child.hash_len >> 32;
+				bpf_probe_read_kernel(&name, len >= 8 ? 8 : (len & 7), child.name);
+				have_name = true;
+			}
+			if (!((name ^ ktrail_rel[r].word) & ktrail_rel[r].mask))
+				return 1;
+		}
+next:
+		if (lvl == 0 && ktrail_watch_suffix) {
+			__u64 tail = ktrail_name_tail(&x), mask;
+			__u32 len = x.hash_len >> 32, i;
+
+			for (i = 0; i < KTRAIL_WATCH_MAX; i++) {
+				if (i >= ktrail_watch_n)
+					break;
+				if (!(ktrail_watches[i].flags & KTRAIL_WATCH_SUFFIX))
+					continue;
+				mask = ktrail_suffix_mask[i];
+				if (len < 8)
+					mask &= ~0ull << ((8 - (len & 7)) * 8);
+				if (!((tail ^ ktrail_suffix_tail[i]) & mask))
+					return 1;
+			}
+		}
+		if (x.parent == d)
+			return 0;
+		child = x;
+		d = x.parent;
+	}
+	return 0;
+}
+
+/* Whether the caller lives in another mount namespace than the agent (a container). */
+static __always_inline bool ktrail_foreign_mntns(void)
+{
+	__u32 inum;
+
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf))
+		inum = bpf_get_current_task_btf()->nsproxy->mnt_ns->ns.inum;
+	else
+		inum = BPF_CORE_READ(ktrail_current(), nsproxy, mnt_ns, ns.inum);
+	return inum != ktrail_agent_mntns;
+}
+
 /* Copy the resolved path into a record field (NUL-terminated). */
 static __always_inline __u16 ktrail_copy_path(char *dst, const char *buf, __u32 start, __u32 plen)
 {
@@ -424,12 +559,12 @@ __noinline int ktrail_file_match_path(__u32 which, __u64 dirfd, __u64 upath, __u
 	return ktrail_watch_match(which, buf, start, plen, write);
 }
 
-/* The path of an open fd into buffer 0, matched as a write. */
-__noinline int ktrail_file_match_fd(__u64 fd)
+/* The path of an open fd into buffer 0, matched with the given intent. */
+__noinline int ktrail_file_match_fd(__u64 fd, __u32 write, __u32 flags)
 {
 	struct ktrail_file_tmp *t = ktrail_file_tmp();
 	struct file *f;
-	__u32 flags = KTRAIL_FILE_BY_FD, start;
+	__u32 start;
 
 	if (!t)
 		return -2;
@@ -445,7 +580,7 @@ __noinline int ktrail_file_match_fd(__u64 fd)
 		start = KTRAIL_FILE_SPLIT;
 	t->start[0] = start;
 	t->plen[0] = KTRAIL_FILE_SPLIT - start;
-	return ktrail_watch_match(0, t->buf[0], start, KTRAIL_FILE_SPLIT - start, 1);
+	return ktrail_watch_match(0, t->buf[0], start, KTRAIL_FILE_SPLIT - start, write);
 }
 
 /* Builds the record for the call in ktrail_file_tmp into the scratch space. Returns its
@@ -502,7 +637,21 @@ __noinline int ktrail_file_build(void)
 	if (ktrail_is_open_kind(kind))
 		write = (oflags & KTRAIL_O_ACCMODE) || (oflags & (KTRAIL_O_CREAT | KTRAIL_O_TRUNC));
 
-	if (upath) {
+	w = -1;
+	if (t->by_inode) {
+		w = ktrail_file_match_fd(t->ret, write, KTRAIL_FILE_RESOLVED);
+		if (w >= 0) {
+			char c0 = 0;
+			bpf_probe_read_user(&c0, 1, (const void *)upath);
+			if (c0 != '/')
+				t->flags[0] |= KTRAIL_FILE_RELATIVE;
+		}
+	}
+	/* The file itself did not match (a prefilter false positive): its path string may still,
+	 * where the string check applies (containers, directories missing at start). */
+	if (w < 0 && t->by_inode && !t->by_path)
+		return 0;
+	if (w < 0 && upath) {
 		w = ktrail_file_match_path(0, dirfd, upath, write);
 		if (w == -2)
 			return 0;
@@ -510,8 +659,8 @@ __noinline int ktrail_file_build(void)
 			w2 = ktrail_file_match_path(1, ndirfd, unew, 1);
 		if (w < 0 && w2 < 0)
 			return 0;
-	} else {
-		w = ktrail_file_match_fd(a0);
+	} else if (w < 0) {
+		w = ktrail_file_match_fd(a0, 1, KTRAIL_FILE_BY_FD);
 		if (w < 0)
 			return 0;
 	}
@@ -569,19 +718,27 @@ static __always_inline struct ktrail_file_tmp *ktrail_file_stage(__u32 kind, boo
 								struct ktrail_pending *p)
 {
 	struct ktrail_file_tmp *t;
+	bool by_inode = false, by_path = true;
 	int i;
 
 	/* A path that does not exist is not an access: probes for absent secrets would flood. */
 	if (!ktrail_trace_file || ret == -2 /* ENOENT */ || ret == -20 /* ENOTDIR */)
 		return NULL;
-	if (ktrail_is_open_kind(kind)) {
-		bool at = kind == KTRAIL_SYS_OPENAT || kind == KTRAIL_SYS_OPENAT2;
-		if (!ktrail_open_candidate(at ? (long)args[0] : KTRAIL_AT_FDCWD,
-					   (const char *)(at ? args[1] : args[0])))
-			return NULL;
-	}
 	if (ktrail_is_agent())
 		return NULL;
+	if (ktrail_is_open_kind(kind)) {
+		bool at = kind == KTRAIL_SYS_OPENAT || kind == KTRAIL_SYS_OPENAT2;
+
+		/* A successful open is judged by the file it opened; the caller's path string only
+		 * where inodes known at start cannot tell (containers, watched directories missing
+		 * at start), and for failed opens (no file). */
+		by_inode = ret >= 0 && ktrail_open_inode_hit(ret);
+		by_path = ret < 0 || ktrail_watch_missing || ktrail_foreign_mntns();
+		if (!by_inode &&
+		    !(by_path && ktrail_open_candidate(at ? (long)args[0] : KTRAIL_AT_FDCWD,
+						       (const char *)(at ? args[1] : args[0]))))
+			return NULL;
+	}
 	t = ktrail_file_tmp();
 	if (!t)
 		return NULL;
@@ -590,6 +747,8 @@ static __always_inline struct ktrail_file_tmp *ktrail_file_stage(__u32 kind, boo
 	t->ret = ret;
 	t->kind = kind;
 	t->compat = compat;
+	t->by_inode = by_inode;
+	t->by_path = by_path;
 	t->flags[0] = t->flags[1] = 0;
 	t->old_known = p ? p->file_known : 0;
 	if (p) {

@@ -32,6 +32,12 @@ const volatile __u32 ktrail_watch_n __weak = 0;
 const volatile struct ktrail_watch ktrail_watches[KTRAIL_WATCH_MAX] __weak = {};
 const volatile __u32 ktrail_rel_n __weak = 0;
 const volatile struct ktrail_watch_rel ktrail_rel[KTRAIL_REL_MAX] __weak = {};
+/* 1: a watched directory (an exact entry's parent, a prefix entry's directory) did not exist at
+ * start, so successful opens are also checked by the path string, not only by inode. */
+const volatile __u32 ktrail_watch_missing __weak = 0;
+/* The agent's mount namespace (inode number): callers in another one (containers) are also
+ * checked by the path string, since their watched files are not the host's inodes. */
+const volatile __u32 ktrail_agent_mntns __weak = 0;
 /* 1: some entry is a suffix ("*X"): a path's end is compared too. Per suffix entry, its last
  * 8 bytes (fewer for short entries: the mask keeps the high ones). */
 const volatile __u32 ktrail_watch_suffix __weak = 0;
@@ -158,6 +164,8 @@ struct ktrail_file_tmp {
 	__u32 kind;
 	__u32 compat;
 	__u32 old_mode, old_uid, old_gid, old_known;
+	__u32 by_inode; /* open: a candidate by the opened file's inode: path from its dentries */
+	__u32 by_path;  /* open: the caller's path string may be matched too */
 	/* Per buffer: where the resolved path starts, its length, KTRAIL_FILE_* flags. */
 	__u32 start[2], plen[2], flags[2];
 	__u32 _pad0;

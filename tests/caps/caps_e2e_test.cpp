@@ -1,6 +1,7 @@
 // Privileged end-to-end tests: capability checks (grant, denial, aggregation under an exec
 // storm) and sensitive-file access (read, denied read, write, chmod, chown, rename, relative
-// and dirfd paths, unwatched files), from the real `ktrail run` and real syscalls.
+// and dirfd paths, unwatched files, symlinks, files created after start, old/new attributes,
+// another mount namespace), from the real `ktrail run` and real syscalls.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -305,6 +306,9 @@ TEST_F(Files, WatchedAccessChangesAndUnwatched) {
 
   HelperResult rd = helper({"read", secret_});
   HelperResult shadow = helper({"read", "/etc/shadow"});
+  const std::string shadow_link = plain_dir_ + "/shadow-link";
+  ASSERT_EQ(symlink("/etc/shadow", shadow_link.c_str()), 0);
+  HelperResult shadow_via_link = helper({"read", shadow_link});
   HelperResult wr = helper({"write", secret_});
   HelperResult cm = helper({"chmod", secret_, "600"});
   HelperResult denied = helper({"read-as", "65534", secret_});
@@ -313,7 +317,8 @@ TEST_F(Files, WatchedAccessChangesAndUnwatched) {
   HelperResult at = helper({"atread", dir_, "./secret"});
   HelperResult mv = helper({"rename", secret_, dir_ + "/secret2"});
   HelperResult plain = helper({"read", plain_dir_ + "/plain"});
-  for (auto *r : {&rd, &shadow, &wr, &cm, &denied, &co, &rel, &at, &mv, &plain}) ASSERT_GT(r->pid, 0);
+  for (auto *r : {&rd, &shadow, &shadow_via_link, &wr, &cm, &denied, &co, &rel, &at, &mv, &plain})
+    ASSERT_GT(r->pid, 0);
   EXPECT_GE(rd.ret, 0);
   EXPECT_EQ(denied.ret, -1);
   EXPECT_EQ(denied.err, EACCES);
@@ -345,6 +350,13 @@ TEST_F(Files, WatchedAccessChangesAndUnwatched) {
     check_file_common(v[0], "open", "access", "/etc/shadow", true);
     EXPECT_EQ(v[0]["ktrail"]["file"]["watch"], "/etc/shadow");
     EXPECT_EQ(v[0]["ktrail"]["file"]["intent"], "read");
+  }
+  {  // /etc/shadow through a symlink: reported with its real path
+    auto v = file_events(evs, shadow_via_link.pid);
+    ASSERT_EQ(v.size(), 1u);
+    check_file_common(v[0], "open", "access", "/etc/shadow", true);
+    EXPECT_EQ(v[0]["ktrail"]["file"]["watch"], "/etc/shadow");
+    EXPECT_EQ(v[0]["ktrail"]["file"]["resolved"], true);
   }
   {  // write
     auto v = file_events(evs, wr.pid);
@@ -422,6 +434,163 @@ TEST_F(Files, WriteOnlyEntryIgnoresReads) {
   ASSERT_EQ(v.size(), 1u);
   EXPECT_EQ(v[0]["ktrail"]["file"]["watch"], "w:" + f);
   EXPECT_EQ(v[0]["ktrail"]["file"]["intent"], "write");
+}
+
+// Successful opens are matched on the file they opened: through a symlink or "..", files
+// created after start (in a watched directory, as an exact entry, under a suffix entry).
+// Every watched directory exists at start, so no path string is compared for them.
+TEST_F(Files, OpenedFileMatchesSymlinksDotDotAndNewFiles) {
+  const std::string exact = plain_dir_ + "/exact";
+  const std::string keys_dir = plain_dir_ + "/.kt-keys";
+  Agent a({"--events", "file", "--no-default-watch", "--watch", dir_ + "/", "--watch", exact, "--watch",
+           "*/.kt-keys/authorized"});
+  ASSERT_TRUE(a.ready()) << a.stderr_text();
+  EXPECT_EQ(a.stderr_text().find("does not exist yet"), std::string::npos) << a.stderr_text();
+  struct stat st0;
+  ASSERT_EQ(stat(secret_.c_str(), &st0), 0);
+  const std::string link = plain_dir_ + "/link", link_plain = plain_dir_ + "/link-plain";
+  ASSERT_EQ(symlink(secret_.c_str(), link.c_str()), 0);
+  ASSERT_EQ(symlink((plain_dir_ + "/plain").c_str(), link_plain.c_str()), 0);
+  ASSERT_EQ(mkdir(keys_dir.c_str(), 0700), 0);
+
+  HelperResult via_link = helper({"read", link});
+  HelperResult via_dotdot = helper({"read", plain_dir_ + "/../" + fs::path(dir_).filename().string() + "/secret"});
+  HelperResult created = helper({"create", dir_ + "/new"});
+  HelperResult created_exact = helper({"create", exact});
+  HelperResult created_keys = helper({"create", keys_dir + "/authorized"});
+  HelperResult unwatched = helper({"read", link_plain});
+  for (auto *r : {&via_link, &via_dotdot, &created, &created_exact, &created_keys, &unwatched}) {
+    ASSERT_GT(r->pid, 0);
+    EXPECT_GE(r->ret, 0);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(a.stop(), 0) << a.stderr_text();
+  auto evs = a.events();
+
+  for (auto *r : {&via_link, &via_dotdot}) {  // reported with the real path
+    auto v = file_events(evs, r->pid);
+    ASSERT_EQ(v.size(), 1u);
+    const json &e = v[0];
+    check_file_common(e, "open", "access", secret_, true);
+    EXPECT_EQ(e["ktrail"]["file"]["watch"], dir_ + "/");
+    EXPECT_EQ(e["ktrail"]["file"]["intent"], "read");
+    EXPECT_EQ(e["ktrail"]["file"]["syscall"], "openat");
+    EXPECT_EQ(e["ktrail"]["file"]["return"], r->ret);
+    EXPECT_EQ(e["ktrail"]["file"]["resolved"], true);
+    EXPECT_FALSE(e["ktrail"]["file"].contains("relative"));
+    EXPECT_EQ(e["file"]["inode"], std::to_string(st0.st_ino));
+    EXPECT_EQ(e["file"]["mode"], "0644");
+    EXPECT_EQ(e["file"]["uid"], "0");
+    EXPECT_EQ(e["file"]["gid"], "0");
+    EXPECT_FALSE(e.contains("error"));
+  }
+  struct Created {
+    HelperResult *r;
+    std::string path, watch;
+  };
+  for (const Created &c : {Created{&created, dir_ + "/new", dir_ + "/"}, Created{&created_exact, exact, exact},
+                           Created{&created_keys, keys_dir + "/authorized", "*/.kt-keys/authorized"}}) {
+    auto v = file_events(evs, c.r->pid);
+    ASSERT_EQ(v.size(), 1u) << c.path;
+    const json &e = v[0];
+    check_file_common(e, "open", "access", c.path, true);
+    struct stat st;
+    ASSERT_EQ(stat(c.path.c_str(), &st), 0);
+    EXPECT_EQ(e["ktrail"]["file"]["watch"], c.watch);
+    EXPECT_EQ(e["ktrail"]["file"]["intent"], "write");
+    EXPECT_EQ(e["ktrail"]["file"]["create_mode"], "0600");
+    EXPECT_EQ(e["ktrail"]["file"]["flags"].get<uint64_t>() & (O_ACCMODE | O_CREAT | O_TRUNC),
+              static_cast<uint64_t>(O_WRONLY | O_CREAT | O_TRUNC));
+    EXPECT_EQ(e["ktrail"]["file"]["resolved"], true);
+    EXPECT_EQ(e["file"]["inode"], std::to_string(st.st_ino));
+    EXPECT_EQ(e["file"]["mode"], "0600");
+  }
+  EXPECT_TRUE(file_events(evs, unwatched.pid).empty());
+  for (const auto &e : evs)
+    if (e.contains("file")) EXPECT_NE(e["file"]["path"], plain_dir_ + "/plain");
+}
+
+// Path-based chmod/chown report the mode/owner they replaced, from the agent's cache (stat at
+// start, then every event on the path); fd-based ones from the kernel.
+TEST_F(Files, ChmodChownReportOldAndNewAttributes) {
+  Agent a({"--events", "file", "--no-default-watch", "--watch", secret_});
+  ASSERT_TRUE(a.ready()) << a.stderr_text();
+  HelperResult cm1 = helper({"chmod", secret_, "600"});
+  HelperResult co = helper({"chown", secret_, "65534", "65533"});
+  HelperResult cm2 = helper({"fchmodat", secret_, "640"});
+  HelperResult fcm = helper({"fchmod", secret_, "604"});
+  HelperResult co2 = helper({"fchownat", secret_, "1", "-1"});
+  for (auto *r : {&cm1, &co, &cm2, &fcm, &co2}) {
+    ASSERT_GT(r->pid, 0);
+    EXPECT_EQ(r->ret, 0);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(a.stop(), 0) << a.stderr_text();
+  auto evs = a.events();
+
+  struct Mode {
+    HelperResult *r;
+    std::string syscall, old_mode, new_mode, source;
+  };
+  for (const Mode &m : {Mode{&cm1, "chmod", "0644", "0600", "agent"}, Mode{&cm2, "fchmodat", "0600", "0640", "agent"},
+                        Mode{&fcm, "fchmod", "0640", "0604", "kernel"}}) {
+    auto v = select(file_events(evs, m.r->pid), [](const json &e) { return e["event"]["action"] == "chmod"; });
+    ASSERT_EQ(v.size(), 1u) << m.syscall << " " << m.new_mode;
+    const json &e = v[0];
+    check_file_common(e, "chmod", "change", secret_, true);
+    EXPECT_EQ(e["ktrail"]["file"]["syscall"], m.syscall);
+    EXPECT_EQ(e["ktrail"]["file"]["old_mode"], m.old_mode);
+    EXPECT_EQ(e["ktrail"]["file"]["new_mode"], m.new_mode);
+    EXPECT_EQ(e["ktrail"]["file"]["old_source"], m.source);
+    EXPECT_EQ(e["ktrail"]["file"]["return"], 0);
+    EXPECT_EQ(e["ktrail"]["file"]["watch"], secret_);
+    EXPECT_EQ(e["file"]["mode"], m.new_mode);
+    if (m.source == "kernel") EXPECT_EQ(e["ktrail"]["file"]["by_fd"], true);
+  }
+  auto v = file_events(evs, co.pid);
+  ASSERT_EQ(v.size(), 1u);
+  check_file_common(v[0], "chown", "change", secret_, true);
+  EXPECT_EQ(v[0]["ktrail"]["file"]["syscall"], "chown");
+  EXPECT_EQ(v[0]["ktrail"]["file"]["old_owner"], json({{"uid", 0}, {"gid", 0}}));
+  EXPECT_EQ(v[0]["ktrail"]["file"]["new_owner"], json({{"uid", 65534}, {"gid", 65533}}));
+  EXPECT_EQ(v[0]["ktrail"]["file"]["old_source"], "agent");
+  EXPECT_EQ(v[0]["file"]["mode"], "0600");
+  // -1 keeps the group: the cache carries the one chown set before.
+  v = file_events(evs, co2.pid);
+  ASSERT_EQ(v.size(), 1u);
+  check_file_common(v[0], "chown", "change", secret_, true);
+  EXPECT_EQ(v[0]["ktrail"]["file"]["syscall"], "fchownat");
+  EXPECT_EQ(v[0]["ktrail"]["file"]["old_owner"], json({{"uid", 65534}, {"gid", 65533}}));
+  EXPECT_EQ(v[0]["ktrail"]["file"]["new_owner"], json({{"uid", 1}}));
+  EXPECT_EQ(v[0]["ktrail"]["file"]["old_source"], "agent");
+  EXPECT_EQ(v[0]["file"]["mode"], "0604");
+  struct stat st;
+  ASSERT_EQ(stat(secret_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 1u);
+  EXPECT_EQ(st.st_gid, 65533u);
+}
+
+// A caller in another mount namespace (a container) has its own files at the watched path:
+// not the host's inodes, so its path string is matched as well.
+TEST_F(Files, OtherMountNamespaceMatchedByPath) {
+  const std::string nsdir = plain_dir_ + "/nsdir";
+  ASSERT_EQ(mkdir(nsdir.c_str(), 0755), 0);
+  Agent a({"--events", "file", "--no-default-watch", "--watch", nsdir + "/secret"});
+  ASSERT_TRUE(a.ready()) << a.stderr_text();
+  EXPECT_EQ(a.stderr_text().find("does not exist yet"), std::string::npos) << a.stderr_text();
+  HelperResult r = helper({"nsread", nsdir, "secret"});
+  ASSERT_GT(r.pid, 0);
+  EXPECT_GE(r.ret, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(a.stop(), 0) << a.stderr_text();
+  auto v = select(file_events(a.events(), r.pid), [](const json &e) { return e["ktrail"]["file"]["intent"] == "read"; });
+  ASSERT_EQ(v.size(), 1u);
+  check_file_common(v[0], "open", "access", nsdir + "/secret", true);
+  EXPECT_EQ(v[0]["ktrail"]["file"]["watch"], nsdir + "/secret");
+  EXPECT_EQ(v[0]["ktrail"]["file"]["return"], r.ret);
+  EXPECT_FALSE(v[0]["ktrail"]["file"].contains("resolved")) << "matched by the caller's path string";
+  EXPECT_EQ(v[0]["file"]["mode"], "0600");
+  EXPECT_FALSE(fs::exists(nsdir + "/secret")) << "the file lived in the helper's tmpfs only";
 }
 
 }  // namespace

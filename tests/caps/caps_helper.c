@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -80,6 +82,35 @@ int main(int argc, char **argv) {
     }
     return report("open", fd);
   }
+  if (!strcmp(c, "create") && argc == 3) {
+    int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd >= 0) close(fd);
+    return report("open", fd);
+  }
+  if (!strcmp(c, "fchmod") && argc == 4) {
+    int fd = open(argv[2], O_RDONLY);
+    long r = fchmod(fd, strtol(argv[3], NULL, 8));
+    close(fd);
+    return report("fchmod", r);
+  }
+  if (!strcmp(c, "nsread") && argc == 4) {  // DIR NAME: own mount namespace, tmpfs on DIR, read DIR/NAME
+    char p[4096];
+    if (unshare(CLONE_NEWNS) || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) ||
+        mount("none", argv[2], "tmpfs", 0, NULL)) {
+      perror("nsread");
+      return 2;
+    }
+    snprintf(p, sizeof(p), "%s/%s", argv[2], argv[3]);
+    int fd = open(p, O_WRONLY | O_CREAT, 0600);
+    if (fd >= 0) close(fd);
+    fd = open(p, O_RDONLY);
+    if (fd >= 0) close(fd);
+    return report("open", fd);
+  }
+  if (!strcmp(c, "fchmodat") && argc == 4)
+    return report("fchmodat", fchmodat(AT_FDCWD, argv[2], strtol(argv[3], NULL, 8), 0));
+  if (!strcmp(c, "fchownat") && argc == 5)
+    return report("fchownat", fchownat(AT_FDCWD, argv[2], atoi(argv[3]), atoi(argv[4]), 0));
   if (!strcmp(c, "chmod") && argc == 4) return report("chmod", chmod(argv[2], strtol(argv[3], NULL, 8)));
   if (!strcmp(c, "chown") && argc == 5)
     return report("chown", chown(argv[2], atoi(argv[3]), atoi(argv[4])));

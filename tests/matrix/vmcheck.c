@@ -503,6 +503,54 @@ static void functional(const char *scenario, const char *const *args, struct exp
 	free(ev_text);
 }
 
+/* Watched files on this kernel's CO-RE layout: an open through a symlink is reported with the
+ * real path (matched on the opened file's dentries and inodes), and a path-based chmod carries
+ * the mode it replaced (the agent's cache). extra: NULL, or "--hooks" "tracepoint" etc. */
+static void files(const char *scenario, const char *const *extra) {
+	struct agent a;
+	char dir[300], secret[340], link[340], watch[310], line[8192];
+	const char *args[16];
+	int i = 0, fd;
+	snprintf(dir, sizeof(dir), "%s/watched-%s", workdir, scenario);
+	snprintf(secret, sizeof(secret), "%s/secret", dir);
+	snprintf(link, sizeof(link), "%s/link-%s", workdir, scenario);
+	snprintf(watch, sizeof(watch), "%s/", dir);
+	mkdir(dir, 0755);
+	fd = open(secret, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd >= 0) close(fd);
+	chmod(secret, 0644);
+	unlink(link);
+	if (symlink(secret, link)) check(scenario, "setup", 0, "symlink: %s", strerror(errno));
+	args[i++] = "--chain-state";
+	args[i++] = "none";
+	args[i++] = "--events";
+	args[i++] = "file";
+	args[i++] = "--no-default-watch";
+	args[i++] = "--watch";
+	args[i++] = watch;
+	for (; extra && *extra && i < 14; extra++) args[i++] = *extra;
+	args[i] = NULL;
+	if (agent_start(&a, scenario, args)) return;
+	fd = open(link, O_RDONLY);
+	if (fd >= 0) close(fd);
+	int cm = chmod(secret, 0600);
+	usleep(300000);
+	char *ev_text = agent_stop(&a, scenario);
+	char pat[2][400];
+	snprintf(pat[0], sizeof(pat[0]), "\"path\":\"%s\"", secret);
+	const char *n_open[] = {"\"action\":\"open\"", pat[0], "\"resolved\":true", NULL};
+	const char *any[] = {"\"category\":[\"file\"]", NULL};
+	int all = count_lines(ev_text, any, line, sizeof(line));
+	int c = count_lines(ev_text, n_open, NULL, 0);
+	check(scenario, "open_via_symlink", fd >= 0 && c == 1, "open %d; %d resolved open event(s) of %s (%d file events; first: %.300s)",
+	      fd, c, secret, all, line);
+	const char *n_chmod[] = {"\"action\":\"chmod\"", pat[0], "\"old_mode\":\"0644\"", "\"new_mode\":\"0600\"",
+				 "\"old_source\":\"agent\"", NULL};
+	c = count_lines(ev_text, n_chmod, NULL, 0);
+	check(scenario, "chmod_old_mode", cm == 0 && c == 1, "chmod %d; %d chmod event(s) 0644 -> 0600", cm, c);
+	free(ev_text);
+}
+
 /* Capability checks through one cap_capable variant (`--cap-hook`, NULL = auto, which must pick
  * `want` here): the hooks line names it, and the helper's `cred` run (as root: setgroups,
  * setresgid, setresuid check CAP_SETGID/CAP_SETUID; then setuid(0) as nobody is denied) is
@@ -743,6 +791,9 @@ int main(int argc, char **argv) {
 		struct stat tp_st;
 		int has_cap_tp = stat("/sys/kernel/tracing/events/capability/cap_capable", &tp_st) == 0 ||
 				 stat("/sys/kernel/debug/tracing/events/capability/cap_capable", &tp_st) == 0;
+		files("files", NULL);
+		const char *a_ftp[] = {"--hooks", "tracepoint", NULL};
+		files("files-tracepoint", a_ftp);
 		if (expect_prog_types) {
 			capable("capable-auto", NULL, has_cap_tp ? "tp_btf" : "fexit");
 			capable("capable-kprobe", "kprobe", "kprobe");

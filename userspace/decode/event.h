@@ -51,6 +51,10 @@ struct FileFields {
   uint32_t watch = 0;
   std::string path, new_path;
   std::string watch_entry;      // the matching --watch entry (agent)
+  // chmod/chown: where old_mode/old_uid/old_gid come from (the kernel reads them only for
+  // fd-based calls; path-based ones get the agent's cache, enrich/file_attrs.h).
+  enum class OldSource : uint8_t { None, Kernel, Agent };
+  OldSource old_source = OldSource::None;
 };
 
 struct Event;

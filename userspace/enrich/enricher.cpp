@@ -14,6 +14,7 @@ void Enricher::configure(const EnrichOptions &o) {
   SessionTrackerConfig sc;
   sc.exe_names = o.ssh_exe_names;
   sessions_.set_config(sc);
+  if (o.out_file && !o.watch_entries.empty()) file_attrs_.seed(o.watch_entries);
 }
 
 void Enricher::tick(uint64_t now_boot_ns, std::vector<Event> &out) {
@@ -116,6 +117,7 @@ void Enricher::enrich(Event &e) {
     case EventKind::File:
       e.suppress |= !opts_.out_file;
       if (e.file.watch < opts_.watch_entries.size()) e.file.watch_entry = opts_.watch_entries[e.file.watch];
+      file_attrs_.apply(e.file, e.ret);
       break;
     default: break;
   }

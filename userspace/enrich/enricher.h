@@ -1,6 +1,7 @@
 // Adds who and where to a decoded event: names, executable, parent, wall-clock time.
 #pragma once
 #include "decode/event.h"
+#include "enrich/file_attrs.h"
 #include "enrich/host.h"
 #include "enrich/identity.h"
 #include "enrich/proc_table.h"
@@ -58,6 +59,7 @@ class Enricher {
   std::vector<Event> before_, after_;
   std::unique_ptr<IdentityEnricher> identity_;
   uint64_t last_reap_ns_ = 0;
+  FileAttrCache file_attrs_;
 };
 
 // Resolves the exec'ed file: absolute as is, relative against cwd.

@@ -121,6 +121,22 @@ std::vector<ktrail_watch_rel> relative_rows(const std::vector<WatchSpec> &watche
   return rows;
 }
 
+// Whether some watched directory (an exact entry's parent, a prefix entry's directory) does
+// not exist: its inode is unknown, so the kernel also matches successful opens by path string.
+bool watched_dir_missing(const std::vector<WatchSpec> &watches) {
+  for (const auto &w : watches) {
+    if (w.flags & KTRAIL_WATCH_SUFFIX) continue;
+    std::string dir = w.path;
+    if (w.flags & KTRAIL_WATCH_PREFIX)
+      dir.pop_back();
+    else
+      dir.resize(std::max<size_t>(dir.rfind('/'), 1));
+    struct stat st;
+    if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return true;
+  }
+  return false;
+}
+
 bool kprobe_target_exists(const char *fn) {
   std::ifstream f("/sys/kernel/tracing/available_filter_functions");
   std::string line;
@@ -332,6 +348,11 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
     for (size_t i = 0; i < rows.size(); i++)
       const_cast<ktrail_watch_rel &>(skel_->rodata->ktrail_rel[i]) = rows[i];
     skel_->rodata->ktrail_rel_n = static_cast<uint32_t>(rows.size());
+    skel_->rodata->ktrail_watch_missing = cfg.trace_file && watched_dir_missing(cfg.watches);
+    struct stat ns;
+    if (stat("/proc/self/ns/mnt", &ns) == 0) skel_->rodata->ktrail_agent_mntns = static_cast<uint32_t>(ns.st_ino);
+    if (skel_->rodata->ktrail_watch_missing)
+      KLOG_INFO("--watch: a watched directory does not exist yet; successful opens are matched by path string too");
   }
   {
     uint32_t n = 0;

@@ -144,6 +144,7 @@ enum ktrail_file_flags {
 	KTRAIL_FILE_PATH_TRUNCATED = 1 << 0, /* deeper than KTRAIL_FILE_DEPTH or longer than the buffer */
 	KTRAIL_FILE_RELATIVE = 1 << 1,       /* the caller passed a relative path; path is resolved */
 	KTRAIL_FILE_BY_FD = 1 << 2,          /* fchmod/fchown/ftruncate/fsetxattr: path from the fd */
+	KTRAIL_FILE_RESOLVED = 1 << 3,       /* open: path of the opened file (symlinks, .. resolved) */
 };
 
 
