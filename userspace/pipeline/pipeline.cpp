@@ -87,34 +87,25 @@ bool Pipeline::report_output_losses() {
   if (reporting_losses_) return false;
   reporting_losses_ = true;
   bool reported = false;
-  for (size_t i = 0; i < sinks_.size(); i++) {
-    uint64_t count = 0, first = 0, last = 0;
-    if (!sinks_[i]->take_loss(count, first, last) || count == 0) continue;
-    Event e;
-    e.kind = EventKind::Lost;
-    e.boot_ns = Clock::boot_now();
-    e.realtime_ns = enricher_.clock().to_realtime(e.boot_ns);
-    e.lost_hook = sinks_[i]->describe();
-    e.lost_source = "spool";
-    e.lost_count = count;
-    e.lost_first_sequence = first;
-    e.lost_last_sequence = last;
-    emit(e);
-    reported = true;
-  }
-  for (size_t i = 0; i < sinks_.size(); i++) {
-    uint64_t count = 0, first = 0, last = 0;
-    if (!sinks_[i]->take_rejected(count, first, last) || count == 0) continue;
-    Event e;
-    e.kind = EventKind::Lost;
-    e.boot_ns = Clock::boot_now();
-    e.realtime_ns = enricher_.clock().to_realtime(e.boot_ns);
-    e.lost_hook = sinks_[i]->describe();
-    e.lost_source = "rejected";
-    e.lost_count = count;
-    e.lost_first_sequence = first;
-    e.lost_last_sequence = last;
-    emit(e);
+  // A full spool evicted these ("spool"); a collector refused them for good ("rejected").
+  using Take = bool (Sink::*)(uint64_t &, uint64_t &, uint64_t &);
+  for (auto [take, source] : {std::pair<Take, const char *>{&Sink::take_loss, "spool"},
+                              std::pair<Take, const char *>{&Sink::take_rejected, "rejected"}}) {
+    for (size_t i = 0; i < sinks_.size(); i++) {
+      uint64_t count = 0, first = 0, last = 0;
+      if (!(sinks_[i].get()->*take)(count, first, last) || count == 0) continue;
+      Event e;
+      e.kind = EventKind::Lost;
+      e.boot_ns = Clock::boot_now();
+      e.realtime_ns = enricher_.clock().to_realtime(e.boot_ns);
+      e.lost_hook = sinks_[i]->describe();
+      e.lost_source = source;
+      e.lost_count = count;
+      e.lost_first_sequence = first;
+      e.lost_last_sequence = last;
+      emit(e);
+      reported = true;
+    }
   }
   reporting_losses_ = false;
   return reported;

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "common/log.h"
+#include "sinks/output_url.h"
 
 namespace ktrail {
 namespace {
@@ -421,14 +422,6 @@ class HttpProtocol : public delivery::Protocol {
   std::string last_refusal_;
 };
 
-bool valid_port(const std::string &s, uint16_t &port) {
-  if (s.empty() || s.size() > 5 || s.find_first_not_of("0123456789") != std::string::npos) return false;
-  unsigned long v = std::stoul(s);
-  if (v == 0 || v > 65535) return false;
-  port = static_cast<uint16_t>(v);
-  return true;
-}
-
 // on/off, or true/false as a config file's booleans arrive.
 bool on_off(const std::string &v, bool &out) {
   if (v == "on" || v == "true") return out = true, true;
@@ -467,25 +460,8 @@ bool parse_http_output_url(const std::string &url, HttpTarget &out, std::string 
   }
   std::string authority = rest.substr(0, rest.find('/'));
   std::string path = rest.size() > authority.size() ? rest.substr(authority.size()) : "";
-  std::string host = authority, port;
-  if (!authority.empty() && authority[0] == '[') {
-    size_t close = authority.find(']');
-    if (close == std::string::npos) {
-      err = scheme + " output: unterminated '[' in the host";
-      return false;
-    }
-    host = authority.substr(1, close - 1);
-    if (close + 1 < authority.size()) {
-      if (authority[close + 1] != ':') {
-        err = scheme + " output: expected ':PORT' after ']'";
-        return false;
-      }
-      port = authority.substr(close + 2);
-    }
-  } else if (size_t c = authority.rfind(':'); c != std::string::npos) {
-    host = authority.substr(0, c);
-    port = authority.substr(c + 1);
-  }
+  std::string host, port;
+  if (!split_authority(scheme, authority, host, port, err)) return false;
   if (host.empty()) {
     err = scheme + " output needs a host: " + scheme + "://HOST[:PORT]";
     return false;

@@ -8,6 +8,7 @@
 #include <map>
 
 #include "common/log.h"
+#include "sinks/output_url.h"
 #include "delivery/relp.h"
 #include "delivery/sender.h"
 #include "sinks/format.h"
@@ -100,14 +101,6 @@ class SyslogProtocol : public delivery::Protocol {
   std::string buf_;
 };
 
-bool valid_port(const std::string &s, uint16_t &port) {
-  if (s.empty() || s.size() > 5 || s.find_first_not_of("0123456789") != std::string::npos) return false;
-  unsigned long v = std::stoul(s);
-  if (v == 0 || v > 65535) return false;
-  port = static_cast<uint16_t>(v);
-  return true;
-}
-
 }  // namespace
 
 bool parse_syslog_url(const std::string &url, SyslogTarget &out, std::string &err) {
@@ -128,25 +121,8 @@ bool parse_syslog_url(const std::string &url, SyslogTarget &out, std::string &er
   std::string query;
   if (size_t q = rest.find('?'); q != std::string::npos) query = rest.substr(q + 1), rest.resize(q);
   if (!rest.empty() && rest.back() == '/') rest.pop_back();
-  std::string host = rest, port;
-  if (!rest.empty() && rest[0] == '[') {  // [v6]:port
-    size_t close = rest.find(']');
-    if (close == std::string::npos) {
-      err = scheme + " output: unterminated '[' in the host";
-      return false;
-    }
-    host = rest.substr(1, close - 1);
-    if (close + 1 < rest.size()) {
-      if (rest[close + 1] != ':') {
-        err = scheme + " output: expected ':PORT' after ']'";
-        return false;
-      }
-      port = rest.substr(close + 2);
-    }
-  } else if (size_t c = rest.rfind(':'); c != std::string::npos) {
-    host = rest.substr(0, c);
-    port = rest.substr(c + 1);
-  }
+  std::string host, port;
+  if (!split_authority(scheme, rest, host, port, err)) return false;
   if (host.empty() || host.find('/') != std::string::npos) {
     err = scheme + " output needs a host: " + scheme + "://HOST[:PORT]";
     return false;
