@@ -23,37 +23,18 @@
 #include "delivery/spool.h"
 #include "sinks/sink.h"
 #include "sinks/syslog_sink.h"
+#include "rsyslog.h"
 #include "temp_dir.h"
 
 namespace ktrail {
 namespace {
 
 using namespace std::chrono_literals;
+using test::make_certs;
+using test::sh;
+using test::tcp_listening;
 
-uint16_t free_tcp_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr *>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  getsockname(fd, reinterpret_cast<sockaddr *>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-bool tcp_listening(uint16_t port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = connect(fd, reinterpret_cast<sockaddr *>(&a), sizeof(a)) == 0;
-  close(fd);
-  return ok;
-}
-
-int sh(const std::string &cmd) { return system(cmd.c_str()); }
+uint16_t free_tcp_port() { return test::free_port(SOCK_STREAM); }
 
 std::vector<std::string> lines_of(const std::string &path) {
   std::ifstream f(path);
@@ -265,20 +246,6 @@ TEST_F(RelpRsyslog, BytesTheCollectorNeverAnsweredAreResentAfterItDies) {
   r.start();
   EXPECT_TRUE(wait_for_all(r.out(), 150, 60s)) << "records the collector never acknowledged were lost";
   check_lines(r.out(), 150);
-}
-
-// CA, server and client certificates for localhost/127.0.0.1, and an unrelated CA.
-void make_certs(const std::string &d) {
-  std::string q = " >/dev/null 2>&1";
-  ASSERT_EQ(sh("cd " + d + " && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=ktrail-test-ca" + q), 0);
-  ASSERT_EQ(sh("cd " + d + " && openssl req -x509 -newkey rsa:2048 -nodes -keyout wrong-ca.key -out wrong-ca.pem -days 2 -subj /CN=other-ca" + q), 0);
-  for (std::string n : {"server", "client"}) {
-    ASSERT_EQ(sh("cd " + d + " && openssl req -newkey rsa:2048 -nodes -keyout " + n + ".key -out " + n +
-                 ".csr -subj /CN=localhost" + q), 0);
-    ASSERT_EQ(sh("cd " + d + " && printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > " + n +
-                 ".ext && openssl x509 -req -in " + n + ".csr -CA ca.pem -CAkey ca.key -CAcreateserial -out " +
-                 n + ".pem -days 2 -extfile " + n + ".ext" + q), 0);
-  }
 }
 
 class RelpTls : public RelpRsyslog {
