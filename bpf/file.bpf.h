@@ -304,6 +304,28 @@ static __always_inline bool ktrail_rel_candidate(long dirfd, __u64 w)
  * suffix entries, the path's last 8 bytes: one string read, no map update, no call. Most
  * opens leave here; a candidate goes through the full resolution and match, which decides.
  */
+
+/* tail: the last min(len, 8) bytes of a name or path, low bytes first; true when a suffix watch
+ * entry ends with them. */
+static __always_inline bool ktrail_suffix_match(__u64 tail, __u32 len)
+{
+	__u32 i;
+
+	for (i = 0; i < KTRAIL_WATCH_MAX; i++) {
+		__u64 mask;
+
+		if (i >= ktrail_watch_n)
+			break;
+		if (!(ktrail_watches[i].flags & KTRAIL_WATCH_SUFFIX))
+			continue;
+		mask = ktrail_suffix_mask[i];
+		if (len < 8)
+			mask &= ~0ull << ((8 - (len & 7)) * 8);
+		if (!((tail ^ ktrail_suffix_tail[i]) & mask))
+			return true;
+	}
+	return false;
+}
 static __always_inline bool ktrail_open_candidate(long dirfd, const char *upath)
 {
 	struct ktrail_file_tmp *t = ktrail_file_tmp();
@@ -348,20 +370,7 @@ static __always_inline bool ktrail_open_candidate(long dirfd, const char *upath)
 	 * ends with it, so it is compared with the entry's last min(length, entry length) bytes. */
 	plen = n - 1;
 	tail = n >= 9 ? ktrail_path_word(t->buf[0], KTRAIL_FILE_SPLIT + n - 9) : w << ((8 - (plen & 7)) * 8);
-	for (i = 0; i < KTRAIL_WATCH_MAX; i++) {
-		__u64 mask;
-
-		if (i >= ktrail_watch_n)
-			break;
-		if (!(ktrail_watches[i].flags & KTRAIL_WATCH_SUFFIX))
-			continue;
-		mask = ktrail_suffix_mask[i];
-		if (plen < 8)
-			mask &= ~0ull << ((8 - (plen & 7)) * 8);
-		if (!((tail ^ ktrail_suffix_tail[i]) & mask))
-			return true;
-	}
-	return false;
+	return ktrail_suffix_match(tail, plen);
 }
 
 /* The fields of a dentry the inode prefilter needs, read with one helper call: d_parent,
@@ -464,20 +473,8 @@ __noinline int ktrail_open_inode_hit(__u64 fd)
 		}
 next:
 		if (lvl == 0 && ktrail_watch_suffix) {
-			__u64 tail = ktrail_name_tail(&x), mask;
-			__u32 len = x.hash_len >> 32, i;
-
-			for (i = 0; i < KTRAIL_WATCH_MAX; i++) {
-				if (i >= ktrail_watch_n)
-					break;
-				if (!(ktrail_watches[i].flags & KTRAIL_WATCH_SUFFIX))
-					continue;
-				mask = ktrail_suffix_mask[i];
-				if (len < 8)
-					mask &= ~0ull << ((8 - (len & 7)) * 8);
-				if (!((tail ^ ktrail_suffix_tail[i]) & mask))
-					return 1;
-			}
+			if (ktrail_suffix_match(ktrail_name_tail(&x), x.hash_len >> 32))
+				return 1;
 		}
 		if (x.parent == d)
 			return 0;
