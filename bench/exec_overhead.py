@@ -27,7 +27,7 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH_DIR)
 ALL_CONFIGS = ["none", "ktrail", "auditd", "bpftrace"]
 # Not run by default: ktrail without alert rules, the baseline for the rules' own cost.
-EXTRA_CONFIGS = ["ktrail-norules"]
+EXTRA_CONFIGS = ["ktrail-norules", "ktrail-ia32off"]
 AUDIT_KEY = "ktbench"
 AUDIT_RULE = ["always,exit", "-F", "arch=b64", "-S", "execve", "-k", AUDIT_KEY]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -821,7 +821,7 @@ def main():
     target = os.path.join(a.bindir, "ktb-true" if a.target == "true" else "ktb-tiny")
     comm = os.path.basename(target)[:15]
     load_args = [target] if a.load == "exec" else ["-S"]
-    for p in (forkexec, target) + ((a.ktrail,) if "ktrail" in configs or "ktrail-norules" in configs or a.soak else ()):
+    for p in (forkexec, target) + ((a.ktrail,) if any(c.startswith("ktrail") for c in configs) or a.soak else ()):
         if not os.access(p, os.X_OK):
             sys.exit(f"exec_overhead: missing {p}; run bench/exec_overhead.sh (it builds them)")
 
@@ -838,6 +838,9 @@ def main():
                "auditd": Auditd(), "bpftrace": Bpftrace()}
     tracers["ktrail-norules"] = Ktrail(a.ktrail, ktrail_extra + ["--rules", "none"])
     tracers["ktrail-norules"].name = "ktrail-norules"
+    # Without the raw syscall hooks that only serve ia32 syscalls (README: --ia32).
+    tracers["ktrail-ia32off"] = Ktrail(a.ktrail, ktrail_extra + ["--ia32", "off"])
+    tracers["ktrail-ia32off"].name = "ktrail-ia32off"
     items = [(c, w) for c in configs for w in workers_list]
     meta = {
         "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -874,7 +877,7 @@ def main():
         if stats_prev != "0":
             log("warning: kernel.bpf_stats_enabled is already on; its overhead will weigh on "
                 "the BPF tracers' throughput")
-        n_bpf = sum(1 for c, _ in items if c in ("ktrail", "ktrail-norules", "bpftrace"))
+        n_bpf = sum(1 for c, _ in items if c.startswith("ktrail") or c == "bpftrace")
         eta = a.rounds * (len(items) * (a.seconds + 2) + n_bpf * (stats_s + 1)) + a.soak
         log(f"{a.rounds} rounds x {len(items)} runs of {a.seconds:g} s (about {eta / 60:.0f} min); "
             f"load {a.load}, target {target}; work dir {workdir}")
