@@ -42,5 +42,9 @@ class Clock {
 
 // RFC 3339 UTC with nanoseconds: 2026-11-26T16:40:00.123456789Z
 std::string format_rfc3339(int64_t unix_ns);
+// The same into buf (at least kRfc3339Max bytes, not NUL-terminated); returns the length.
+// For the per-event path, which would otherwise allocate a string per timestamp.
+constexpr size_t kRfc3339Max = 48;
+size_t format_rfc3339(int64_t unix_ns, char *buf);
 
 }  // namespace ktrail

@@ -1,6 +1,7 @@
 // A small streaming JSON writer for the hot path (one event per line). nlohmann_json is used
 // where documents are parsed or built rarely; here every event pays, so no DOM is built.
 #pragma once
+#include <charconv>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -41,8 +42,8 @@ class JsonWriter {
   }
   JsonWriter &value(std::string_view s) { sep(); invalid_ |= !append_json_string(out_, s); first_ = false; return *this; }
   JsonWriter &value(const char *s) { return value(std::string_view(s)); }
-  JsonWriter &value(uint64_t v) { sep(); out_ += std::to_string(v); first_ = false; return *this; }
-  JsonWriter &value(int64_t v) { sep(); out_ += std::to_string(v); first_ = false; return *this; }
+  JsonWriter &value(uint64_t v) { sep(); append_number(v); first_ = false; return *this; }
+  JsonWriter &value(int64_t v) { sep(); append_number(v); first_ = false; return *this; }
   JsonWriter &value(uint32_t v) { return value(static_cast<uint64_t>(v)); }
   JsonWriter &value(int32_t v) { return value(static_cast<int64_t>(v)); }
   JsonWriter &value(bool b) { sep(); out_ += b ? "true" : "false"; first_ = false; return *this; }
@@ -51,6 +52,11 @@ class JsonWriter {
   bool saw_invalid_utf8() const { return invalid_; }
 
  private:
+  template <typename T>
+  void append_number(T v) {
+    char buf[24];  // no allocation, unlike std::to_string
+    out_.append(buf, static_cast<size_t>(std::to_chars(buf, buf + sizeof(buf), v).ptr - buf));
+  }
   void sep() {
     if (!first_) out_ += ',';
     first_ = false;
