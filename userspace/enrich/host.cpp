@@ -3,7 +3,6 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -122,30 +121,21 @@ size_t format_rfc3339(int64_t ns, char *buf) {
     sec -= 1;
   }
   // Every event formats one or more timestamps, mostly within the same second: the calendar
-  // part is computed once per second instead of gmtime_r + snprintf per call.
-  static thread_local time_t cached_sec = -1;
-  static thread_local char cached[20];
-  if (sec != cached_sec || cached_sec == -1) {
+  // part is computed once per second instead of gmtime_r + snprintf per call. The separators
+  // never change; the initial value is the epoch's second 0.
+  static thread_local time_t cached_sec = 0;
+  static thread_local char cached[20] = {'1', '9', '7', '0', '-', '0', '1', '-', '0', '1', 'T',
+                                         '0', '0', ':', '0', '0', ':', '0', '0', '.'};
+  if (sec != cached_sec) {
     struct tm tm;
     gmtime_r(&sec, &tm);
-    const int year = tm.tm_year + 1900;
-    if (year < 0 || year > 9999) {
-      int n = snprintf(buf, kRfc3339Max, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", year,
-                       tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
-      return n < 0 ? 0 : std::min(static_cast<size_t>(n), kRfc3339Max - 1);
-    }
-    put_digits(cached, static_cast<uint64_t>(year), 4);
-    cached[4] = '-';
+    // int64 nanoseconds reach only the years 1677-2262: four digits.
+    put_digits(cached, static_cast<uint64_t>(tm.tm_year + 1900), 4);
     put_digits(cached + 5, static_cast<uint64_t>(tm.tm_mon + 1), 2);
-    cached[7] = '-';
     put_digits(cached + 8, static_cast<uint64_t>(tm.tm_mday), 2);
-    cached[10] = 'T';
     put_digits(cached + 11, static_cast<uint64_t>(tm.tm_hour), 2);
-    cached[13] = ':';
     put_digits(cached + 14, static_cast<uint64_t>(tm.tm_min), 2);
-    cached[16] = ':';
     put_digits(cached + 17, static_cast<uint64_t>(tm.tm_sec), 2);
-    cached[19] = '.';
     cached_sec = sec;
   }
   memcpy(buf, cached, 20);
