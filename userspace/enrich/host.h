@@ -17,6 +17,7 @@ struct HostInfo {
   // with hostPID) the files describe the image and uname the pod, so the host's own files are
   // read through /proc/2/root (kthreadd's) and the name comes from $NODE_NAME or the host's /etc/hostname.
   static HostInfo detect(const std::string &root = "");
+  bool operator==(const HostInfo &) const = default;
 };
 
 // The host's name, by precedence: our own UTS namespace is the host's -> uname; else the node

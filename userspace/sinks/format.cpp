@@ -466,6 +466,33 @@ void write_file_ktrail(JsonWriter &w, const Event &e) {
 
 }  // namespace
 
+namespace {
+
+// host.* is the same in every record: encoded once, again only when the host differs.
+struct HostJson {
+  HostInfo host;
+  std::string json;
+  bool invalid = false;
+  bool set = false;
+};
+
+const HostJson &host_json(const HostInfo &host) {
+  static thread_local HostJson cache;
+  if (!cache.set || !(cache.host == host)) {
+    cache.host = host;
+    cache.json.clear();
+    JsonWriter w(cache.json);
+    w.begin_object().field("name", host.name).field("id", host.id);
+    write_host_identity(w, host);
+    w.end_object();
+    cache.invalid = w.saw_invalid_utf8();
+    cache.set = true;
+  }
+  return cache;
+}
+
+}  // namespace
+
 void format_json(const Event &e, const HostInfo &host, std::string &out) {
   if (e.kind == EventKind::Alert) return format_alert_json(e, host, out);
   JsonWriter w(out);
@@ -498,9 +525,8 @@ void format_json(const Event &e, const HostInfo &host, std::string &out) {
   if (e.kind == EventKind::SshSessionEnd) w.field("duration", e.ssh.duration_ns);
   w.end_object();
 
-  w.key("host").begin_object().field("name", host.name).field("id", host.id);
-  write_host_identity(w, host);
-  w.end_object();
+  const HostJson &h = host_json(host);
+  w.key("host").encoded(h.json, h.invalid);
 
   if (e.kind == EventKind::Lost) {
     w.key("ktrail");

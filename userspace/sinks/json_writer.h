@@ -63,6 +63,15 @@ class JsonWriter {
   JsonWriter &value(bool b) { sep(); out_ += b ? "true" : "false"; first_ = false; return *this; }
   template <typename T>
   JsonWriter &field(std::string_view k, const T &v) { key(k); return value(v); }
+  // A value already encoded by another JsonWriter (invalid: what that writer's
+  // saw_invalid_utf8() said), e.g. a fragment that is the same in every record.
+  JsonWriter &encoded(std::string_view json, bool invalid) {
+    sep();
+    out_.append(json);
+    invalid_ |= invalid;
+    first_ = false;
+    return *this;
+  }
   bool saw_invalid_utf8() const { return invalid_; }
 
  private:
