@@ -121,6 +121,9 @@ TEST(Decode, JoinCwdComponents) {
   EXPECT_EQ(join_cwd_components("x\0/\0", 4), "/x");
   EXPECT_EQ(join_cwd_components("leaf", 4), "/leaf");  // last component without its NUL
   EXPECT_EQ(join_cwd_components("a b\0c\0", 6), "/c/a b");
+  EXPECT_EQ(join_cwd_components("a\0\0b\0", 5), "/b/a");            // an empty run
+  EXPECT_EQ(join_cwd_components("c\0b\0par", 7), "/par/b/c");        // cut in the root-most name
+  EXPECT_EQ(join_cwd_components("\0\0x", 3), "/x");
 }
 
 TEST(Decode, SplitArgs) {

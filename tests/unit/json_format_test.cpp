@@ -426,6 +426,55 @@ TEST(JsonString, ExactOutput) {
   EXPECT_EQ(out, "prefix:\"\"");
 }
 
+// The escaper copies runs of plain bytes at once; it must write exactly what escaping byte by
+// byte (the documented rules) writes, for every byte value in every position.
+TEST(JsonString, MatchesByteAtATimeReference) {
+  auto reference = [](std::string_view s) {
+    const bool valid = is_valid_utf8(s);
+    std::string out = "\"";
+    const char *hex = "0123456789abcdef";
+    for (size_t i = 0; i < s.size(); i++) {
+      unsigned char c = static_cast<unsigned char>(s[i]);
+      if (!valid && (c >= 0x80 || c == '\\')) {
+        // in an invalid string, valid multi-byte sequences are still copied
+        size_t n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+        if (c != '\\' && n && i + n <= s.size() && is_valid_utf8(s.substr(i, n))) {
+          out.append(s.substr(i, n));
+          i += n - 1;
+        } else {
+          out += "\\\\x";
+          out += hex[c >> 4];
+          out += hex[c & 0xF];
+        }
+        continue;
+      }
+      if (c >= 0x80) out += static_cast<char>(c);
+      else if (c == '"') out += "\\\"";
+      else if (c == '\\') out += "\\\\";
+      else if (c == '\n') out += "\\n";
+      else if (c == '\r') out += "\\r";
+      else if (c == '\t') out += "\\t";
+      else if (c == '\b') out += "\\b";
+      else if (c == '\f') out += "\\f";
+      else if (c < 0x20 || c == 0x7f) {
+        out += "\\u00";
+        out += hex[c >> 4];
+        out += hex[c & 0xF];
+      } else out += static_cast<char>(c);
+    }
+    return out + "\"";
+  };
+  for (int b = 0; b < 256; b++) {
+    for (const std::string &s : {std::string(1, static_cast<char>(b)), "ab"s + static_cast<char>(b) + "cd",
+                                 "\xc3\xa9"s + static_cast<char>(b), static_cast<char>(b) + "\xff"s}) {
+      std::string out = "x";
+      bool valid = append_json_string(out, s);
+      EXPECT_EQ(valid, is_valid_utf8(s)) << b;
+      EXPECT_EQ(out, "x" + reference(s)) << "byte " << b;
+    }
+  }
+}
+
 TEST(Utf8, Validation) {
   EXPECT_TRUE(is_valid_utf8(""));
   EXPECT_TRUE(is_valid_utf8("plain ascii \x7f"));

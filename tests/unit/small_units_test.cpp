@@ -76,6 +76,32 @@ TEST(Rfc3339, Format) {
   EXPECT_EQ(format_rfc3339(-1000000000ll), "1969-12-31T23:59:59.000000000Z");
 }
 
+// The calendar part is cached per second: alternating and stepping seconds must never reuse
+// a stale one, and the buffer form must equal gmtime_r + snprintf.
+TEST(Rfc3339, CachedSecondsMatchGmtime) {
+  auto reference = [](int64_t ns) {
+    time_t sec = static_cast<time_t>(ns / 1000000000ll);
+    long frac = static_cast<long>(ns % 1000000000ll);
+    if (frac < 0) frac += 1000000000l, sec -= 1;
+    struct tm tm;
+    gmtime_r(&sec, &tm);
+    char buf[64];
+    snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+    return std::string(buf);
+  };
+  const int64_t base = 1790000000000000000ll;
+  const int64_t steps[] = {0, 1, 999999999, 1000000000, 1000000001, 0, 86400000000000ll, -1, 3600000000000ll + 7};
+  for (int64_t d : steps) {
+    char buf[kRfc3339Max];
+    EXPECT_EQ(std::string(buf, format_rfc3339(base + d, buf)), reference(base + d)) << d;
+    EXPECT_EQ(format_rfc3339(base + d), reference(base + d)) << d;
+  }
+  // int64 nanoseconds span the years 1677-2262: always four digits.
+  EXPECT_EQ(format_rfc3339(INT64_MIN), reference(INT64_MIN));
+  EXPECT_EQ(format_rfc3339(INT64_MAX), reference(INT64_MAX));
+}
+
 TEST(ClockTest, BootToRealtimeIsNow) {
   Clock c;
   int64_t real = c.to_realtime(Clock::boot_now());

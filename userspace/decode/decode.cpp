@@ -142,18 +142,20 @@ Endpoint decode_sockaddr(const ktrail_sockaddr &a) {
 }
 
 std::string join_cwd_components(const char *buf, size_t len) {
-  std::vector<std::string> parts;
-  size_t i = 0;
-  while (i < len) {
-    size_t n = strnlen(buf + i, len - i);
-    if (n > 0) parts.emplace_back(buf + i, n);
-    i += n + 1;
-  }
+  // Leaf first in the record, root first out: walk the NUL-separated runs from the end.
   std::string out;
-  for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
-    if (*it == "/") continue;
-    out += '/';
-    out += *it;
+  out.reserve(len + 1);
+  size_t end = len;
+  while (end > 0) {
+    size_t start = end;
+    while (start > 0 && buf[start - 1] != '\0') start--;
+    const std::string_view part(buf + start, end - start);
+    if (!part.empty() && part != "/") {
+      out += '/';
+      out.append(part);
+    }
+    if (start == 0) break;
+    end = start - 1;
   }
   return out.empty() ? "/" : out;
 }
@@ -259,9 +261,10 @@ DecodeResult decode_record(const void *data, size_t size, Event &e) {
         r.error = "exec record too short";
         return r;
       }
+      // The fixed part only: argv is read in place (bounded by h.size below), so its 4 KiB
+      // buffer is neither zeroed nor copied for every exec.
       ktrail_exec x;
-      std::memset(&x, 0, sizeof(x));
-      std::memcpy(&x, base, h.size > sizeof(x) ? sizeof(x) : h.size);
+      std::memcpy(&x, base, fixed);
       if (x.args_len > KTRAIL_ARGS_MAX || fixed + x.args_len > h.size ||
           x.cwd_len > KTRAIL_PATH_MAX || x.filename_len > KTRAIL_PATH_MAX) {
         r.error = "exec record lengths out of range";
@@ -274,7 +277,7 @@ DecodeResult decode_record(const void *data, size_t size, Event &e) {
       e.sid = x.sid;
       e.cwd = x.cwd_len ? join_cwd_components(x.cwd, x.cwd_len) : std::string();
       if ((x.flags & KTRAIL_EXEC_CWD_UNREACHABLE) && !e.cwd.empty()) e.cwd = "(unreachable)" + e.cwd;
-      e.args = split_args(x.args, x.args_len);
+      e.args = split_args(base + fixed, x.args_len);
       e.argc = (x.flags & KTRAIL_EXEC_ARGC_KNOWN) ? x.argc : static_cast<uint32_t>(e.args.size());
       break;
     }

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 
 #include <cstdio>
 #include <ctime>
@@ -104,19 +105,48 @@ void Clock::resync() {
   offset_ = real - static_cast<int64_t>(b1 + (b2 - b1) / 2);
 }
 
-std::string format_rfc3339(int64_t ns) {
+namespace {
+
+void put_digits(char *p, uint64_t v, int width) {
+  for (int i = width - 1; i >= 0; i--, v /= 10) p[i] = static_cast<char>('0' + v % 10);
+}
+
+}  // namespace
+
+size_t format_rfc3339(int64_t ns, char *buf) {
   time_t sec = static_cast<time_t>(ns / 1000000000ll);
   long frac = static_cast<long>(ns % 1000000000ll);
   if (frac < 0) {
     frac += 1000000000l;
     sec -= 1;
   }
-  struct tm tm;
-  gmtime_r(&sec, &tm);
-  char buf[48];
-  snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", tm.tm_year + 1900,
-           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
-  return buf;
+  // Every event formats one or more timestamps, mostly within the same second: the calendar
+  // part is computed once per second instead of gmtime_r + snprintf per call. The separators
+  // never change; the initial value is the epoch's second 0.
+  static thread_local time_t cached_sec = 0;
+  static thread_local char cached[20] = {'1', '9', '7', '0', '-', '0', '1', '-', '0', '1', 'T',
+                                         '0', '0', ':', '0', '0', ':', '0', '0', '.'};
+  if (sec != cached_sec) {
+    struct tm tm;
+    gmtime_r(&sec, &tm);
+    // int64 nanoseconds reach only the years 1677-2262: four digits.
+    put_digits(cached, static_cast<uint64_t>(tm.tm_year + 1900), 4);
+    put_digits(cached + 5, static_cast<uint64_t>(tm.tm_mon + 1), 2);
+    put_digits(cached + 8, static_cast<uint64_t>(tm.tm_mday), 2);
+    put_digits(cached + 11, static_cast<uint64_t>(tm.tm_hour), 2);
+    put_digits(cached + 14, static_cast<uint64_t>(tm.tm_min), 2);
+    put_digits(cached + 17, static_cast<uint64_t>(tm.tm_sec), 2);
+    cached_sec = sec;
+  }
+  memcpy(buf, cached, 20);
+  put_digits(buf + 20, static_cast<uint64_t>(frac), 9);
+  buf[29] = 'Z';
+  return 30;
+}
+
+std::string format_rfc3339(int64_t ns) {
+  char buf[kRfc3339Max];
+  return std::string(buf, format_rfc3339(ns, buf));
 }
 
 }  // namespace ktrail

@@ -17,6 +17,7 @@ struct HostInfo {
   // with hostPID) the files describe the image and uname the pod, so the host's own files are
   // read through /proc/2/root (kthreadd's) and the name comes from $NODE_NAME or the host's /etc/hostname.
   static HostInfo detect(const std::string &root = "");
+  bool operator==(const HostInfo &) const = default;
 };
 
 // The host's name, by precedence: our own UTS namespace is the host's -> uname; else the node
@@ -42,5 +43,9 @@ class Clock {
 
 // RFC 3339 UTC with nanoseconds: 2026-11-26T16:40:00.123456789Z
 std::string format_rfc3339(int64_t unix_ns);
+// The same into buf (at least kRfc3339Max bytes, not NUL-terminated); returns the length.
+// For the per-event path, which would otherwise allocate a string per timestamp.
+constexpr size_t kRfc3339Max = 48;
+size_t format_rfc3339(int64_t unix_ns, char *buf);
 
 }  // namespace ktrail

@@ -45,7 +45,9 @@ class IdentityEnricher {
   void forget_pid(uint32_t pid) { by_pid_.erase(pid); }
   // Periodic: drop cgroups that are gone (after a grace period).
   void housekeeping(uint64_t now_boot_ns);
-  std::shared_ptr<const ContainerInfo> resolve(uint64_t cgroup_id, uint32_t pid, uint32_t ppid);
+  // exec: the record is pid's exec (its cgroup membership is read afresh where it matters).
+  std::shared_ptr<const ContainerInfo> resolve(uint64_t cgroup_id, uint32_t pid, uint32_t ppid,
+                                               bool exec = false);
   CgroupLayout layout() const { return layout_; }
   size_t cgroups_known() const { return cgroups_.size(); }
   PodStore &pods() { return pods_; }
@@ -61,7 +63,7 @@ class IdentityEnricher {
     NameDb passwd{""}, group{""};
   };
   Entry *entry_for_cgroup(uint64_t id, uint32_t pid);
-  Entry *entry_for_pid(uint32_t pid, uint32_t ppid);
+  Entry *entry_for_pid(uint32_t pid, uint32_t ppid, bool exec);
   void refresh(Entry &e);
   void container_names(Event &e);
 

@@ -39,10 +39,18 @@ Digest link(Sha256 &h, const Digest &prev, std::string_view body) {
 Digest seal(Sha256 &h, const Digest &prev, std::string &record) {
   const size_t body = record.size() - kClose.size();
   Digest d = link(h, prev, std::string_view(record).substr(0, body));
-  std::string member;
-  member.reserve(kMemberSize);
-  member.append(kMemberOpen).append(to_hex(d)).append("\"}");
-  record.insert(body, member);
+  // Built on the stack: every record is sealed, and two heap strings per record add up.
+  char member[kMemberSize];
+  std::memcpy(member, kMemberOpen.data(), kMemberOpen.size());
+  static constexpr char kHex[] = "0123456789abcdef";
+  char *p = member + kMemberOpen.size();
+  for (uint8_t b : d) {
+    *p++ = kHex[b >> 4];
+    *p++ = kHex[b & 0xf];
+  }
+  *p++ = '"';
+  *p++ = '}';
+  record.insert(body, member, kMemberSize);
   return d;
 }
 

@@ -10,6 +10,7 @@
 
 #include "common/log.h"
 #include "integrity/chain.h"
+#include "sinks/format.h"
 #include "sinks/json_writer.h"
 #include "sinks/ocsf.h"
 
@@ -26,7 +27,7 @@ void begin_record(Schema schema, JsonWriter &w, int64_t realtime_ns, const char 
     return;
   }
   w.begin_object();
-  w.field("@timestamp", format_rfc3339(realtime_ns));
+  write_time_field(w, "@timestamp", realtime_ns);
   w.key("event").begin_object();
   w.field("kind", "event");
   w.key("category").begin_array().value("host").end_array();

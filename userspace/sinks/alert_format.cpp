@@ -28,7 +28,7 @@ void format_alert_json(const Event &e, const HostInfo &host, std::string &out) {
   const Event *t = a.trigger.get();
   JsonWriter w(out);
   w.begin_object();
-  w.field("@timestamp", format_rfc3339(e.realtime_ns));
+  write_time_field(w, "@timestamp", e.realtime_ns);
   w.key("event").begin_object();
   w.field("kind", "alert");
   w.key("category").begin_array().value("intrusion_detection").end_array();

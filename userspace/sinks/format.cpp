@@ -405,7 +405,7 @@ void write_capable_ktrail(JsonWriter &w, const Event &e) {
   w.field("hook", cap_hook_variant(c.hook));
   if (c.syscall_nr >= 0) w.field("syscall_nr", c.syscall_nr);
   if (c.origin == KTRAIL_CAP_SUMMARY) {
-    w.field("first", format_rfc3339(c.first_realtime_ns));
+    write_time_field(w, "first", c.first_realtime_ns);
     w.field("aggregation", c.by_process ? "process" : "cgroup");
   }
   if (c.exe_ino) w.key("executable").begin_object().field("inode", c.exe_ino).field("device", c.exe_dev).end_object();
@@ -469,13 +469,40 @@ void write_file_ktrail(JsonWriter &w, const Event &e) {
 
 }  // namespace
 
+namespace {
+
+// host.* is the same in every record: encoded once, again only when the host differs.
+struct HostJson {
+  HostInfo host;
+  std::string json;
+  bool invalid = false;
+  bool set = false;
+};
+
+const HostJson &host_json(const HostInfo &host) {
+  static thread_local HostJson cache;
+  if (!cache.set || !(cache.host == host)) {
+    cache.host = host;
+    cache.json.clear();
+    JsonWriter w(cache.json);
+    w.begin_object().field("name", host.name).field("id", host.id);
+    write_host_identity(w, host);
+    w.end_object();
+    cache.invalid = w.saw_invalid_utf8();
+    cache.set = true;
+  }
+  return cache;
+}
+
+}  // namespace
+
 void format_json(const Event &e, const HostInfo &host, std::string &out) {
   if (e.kind == EventKind::Alert) return format_alert_json(e, host, out);
   JsonWriter w(out);
   const bool ok = event_success(e);
   const Creds &c = e.proc.creds;
   w.begin_object();
-  w.field("@timestamp", format_rfc3339(e.realtime_ns));
+  write_time_field(w, "@timestamp", e.realtime_ns);
 
   w.key("event").begin_object();
   w.field("kind", "event");
@@ -501,9 +528,8 @@ void format_json(const Event &e, const HostInfo &host, std::string &out) {
   if (e.kind == EventKind::SshSessionEnd) w.field("duration", e.ssh.duration_ns);
   w.end_object();
 
-  w.key("host").begin_object().field("name", host.name).field("id", host.id);
-  write_host_identity(w, host);
-  w.end_object();
+  const HostJson &h = host_json(host);
+  w.key("host").encoded(h.json, h.invalid);
 
   if (e.kind == EventKind::Lost) {
     w.key("ktrail");
@@ -527,7 +553,7 @@ void format_json(const Event &e, const HostInfo &host, std::string &out) {
                               : static_cast<uint32_t>(e.args.size()));
   }
   if (!e.cwd.empty()) w.field("working_directory", e.cwd);
-  if (e.start_realtime_ns) w.field("start", format_rfc3339(e.start_realtime_ns));
+  if (e.start_realtime_ns) write_time_field(w, "start", e.start_realtime_ns);
   if (e.kind == EventKind::Exit) w.field("exit_code", static_cast<int64_t>((e.exit_code >> 8) & 0xff));
   if (!e.tty.empty()) w.key("tty").begin_object().field("name", e.tty).end_object();
   w.key("parent").begin_object().field("pid", e.proc.ppid);

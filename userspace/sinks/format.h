@@ -8,6 +8,12 @@
 
 namespace ktrail {
 
+// key: RFC 3339 time of unix_ns, formatted on the stack (every event has one or more).
+inline void write_time_field(JsonWriter &w, std::string_view key, int64_t unix_ns) {
+  char buf[kRfc3339Max];
+  w.field(key, std::string_view(buf, format_rfc3339(unix_ns, buf)));
+}
+
 // Appends one JSON object (no newline).
 void format_json(const Event &e, const HostInfo &host, std::string &out);
 // One table line (no newline) and its header.

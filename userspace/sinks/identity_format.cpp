@@ -1,5 +1,7 @@
 #include "sinks/identity_format.h"
 
+#include "sinks/format.h"
+
 namespace ktrail {
 namespace {
 
@@ -17,8 +19,8 @@ void write_leader(JsonWriter &w, std::string_view key, const LeaderInfo &l, cons
   if (!l.executable.empty()) w.field("executable", l.executable);
   // The leader's start, on the event's wall clock: boot time + the event's offset.
   if (l.start_boot_ns && e.realtime_ns)
-    w.field("start", format_rfc3339(e.realtime_ns - static_cast<int64_t>(e.boot_ns) +
-                                    static_cast<int64_t>(l.start_boot_ns)));
+    write_time_field(w, "start", e.realtime_ns - static_cast<int64_t>(e.boot_ns) +
+                                     static_cast<int64_t>(l.start_boot_ns));
   w.end_object();
 }
 

@@ -37,13 +37,64 @@ bool is_valid_utf8(std::string_view s) {
   return true;
 }
 
+namespace {
+
+// Bytes copied as they are in a valid UTF-8 string: everything but '"', '\\', the C0 controls
+// and DEL. Bytes >= 0x80 of a valid string all belong to valid sequences.
+struct PlainTable {
+  bool plain[256];
+  constexpr PlainTable() : plain() {
+    for (int c = 0; c < 256; c++) plain[c] = c >= 0x20 && c != 0x7f && c != '"' && c != '\\';
+  }
+};
+constexpr PlainTable kPlain;
+
+void append_escaped_ascii(std::string &out, unsigned char c) {
+  switch (c) {
+    case '"': out += "\\\""; break;
+    case '\\': out += "\\\\"; break;
+    case '\n': out += "\\n"; break;
+    case '\r': out += "\\r"; break;
+    case '\t': out += "\\t"; break;
+    case '\b': out += "\\b"; break;
+    case '\f': out += "\\f"; break;
+    default: {
+      const char esc[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+      out.append(esc, sizeof(esc));
+    }
+  }
+}
+
+}  // namespace
+
 bool append_json_string(std::string &out, std::string_view s) {
-  const bool valid = is_valid_utf8(s);
+  // Nearly every string is ASCII: that is valid UTF-8 without decoding a sequence.
+  bool valid = true;
+  for (char ch : s)
+    if (static_cast<unsigned char>(ch) >= 0x80) {
+      valid = is_valid_utf8(s);
+      break;
+    }
   out += '"';
+  if (valid) {
+    // Runs of plain bytes are copied in one append; only the escapes go byte by byte.
+    const size_t n = s.size();
+    size_t i = 0;
+    while (i < n) {
+      size_t j = i;
+      while (j < n && kPlain.plain[static_cast<unsigned char>(s[j])]) j++;
+      out.append(s.data() + i, j - i);
+      if (j == n) break;
+      append_escaped_ascii(out, static_cast<unsigned char>(s[j]));
+      i = j + 1;
+    }
+    out += '"';
+    return true;
+  }
   for (size_t i = 0; i < s.size();) {
     unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t n = valid ? (c < 0x80 ? 1 : utf8_seq_len(s, i)) : utf8_seq_len(s, i);
-    if (n == 0 || (!valid && c == '\\')) {
+    size_t n = utf8_seq_len(s, i);
+    if (n == 0 || c == '\\') {
       out += "\\\\x";
       out += kHex[c >> 4];
       out += kHex[c & 0xF];
@@ -55,27 +106,12 @@ bool append_json_string(std::string &out, std::string_view s) {
       i += n;
       continue;
     }
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 0xF];
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
+    if (kPlain.plain[c]) out += static_cast<char>(c);
+    else append_escaped_ascii(out, c);
     i++;
   }
   out += '"';
-  return valid;
+  return false;
 }
 
 }  // namespace ktrail
