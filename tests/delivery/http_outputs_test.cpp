@@ -26,6 +26,7 @@
 #include "delivery/spool.h"
 #include "sinks/http_output.h"
 #include "sinks/sink.h"
+#include "rsyslog.h"
 #include "temp_dir.h"
 
 #ifndef KTRAIL_HTTP_COLLECTORS
@@ -38,27 +39,9 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-int sh(const std::string &cmd) { return system(cmd.c_str()); }
-
-std::string slurp(const std::string &path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-void make_certs(const std::string &d) {
-  std::string q = " >/dev/null 2>&1";
-  ASSERT_EQ(sh("cd " + d + " && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=ktrail-test-ca" + q), 0);
-  ASSERT_EQ(sh("cd " + d + " && openssl req -x509 -newkey rsa:2048 -nodes -keyout wrong-ca.key -out wrong-ca.pem -days 2 -subj /CN=other-ca" + q), 0);
-  for (std::string n : {"server", "client"}) {
-    ASSERT_EQ(sh("cd " + d + " && openssl req -newkey rsa:2048 -nodes -keyout " + n + ".key -out " + n +
-                 ".csr -subj /CN=localhost" + q), 0);
-    ASSERT_EQ(sh("cd " + d + " && printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > " + n +
-                 ".ext && openssl x509 -req -in " + n + ".csr -CA ca.pem -CAkey ca.key -CAcreateserial -out " +
-                 n + ".pem -days 2 -extfile " + n + ".ext" + q), 0);
-  }
-}
+using test::make_certs;
+using test::sh;
+using test::slurp;
 
 // One stand-in collector process.
 class Collector {

@@ -184,31 +184,21 @@ class Parser {
     if (depth > kMaxExprDepth) throw Fail{cur_.pos, "condition nested too deeply (more than " + std::to_string(kMaxExprDepth) + " levels)"};
   }
 
-  int parse_or(int depth) {
+  // left-associative chain of one binary operator over the next tighter level
+  int parse_chain(int depth, Tok tok, Op op, int (Parser::*next)(int)) {
     deeper(depth);
-    int l = parse_and(depth + 1);
-    while (cur_.kind == Tok::Or) {
+    int l = (this->*next)(depth + 1);
+    while (cur_.kind == tok) {
       advance();
-      int r = parse_and(depth + 1);
+      int r = (this->*next)(depth + 1);
       Node n;
-      n.op = Op::Or, n.a = l, n.b = r;
+      n.op = op, n.a = l, n.b = r;
       l = add(std::move(n));
     }
     return l;
   }
-
-  int parse_and(int depth) {
-    deeper(depth);
-    int l = parse_unary(depth + 1);
-    while (cur_.kind == Tok::And) {
-      advance();
-      int r = parse_unary(depth + 1);
-      Node n;
-      n.op = Op::And, n.a = l, n.b = r;
-      l = add(std::move(n));
-    }
-    return l;
-  }
+  int parse_or(int depth) { return parse_chain(depth, Tok::Or, Op::Or, &Parser::parse_and); }
+  int parse_and(int depth) { return parse_chain(depth, Tok::And, Op::And, &Parser::parse_unary); }
 
   int parse_unary(int depth) {
     deeper(depth);
