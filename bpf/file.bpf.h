@@ -425,9 +425,10 @@ static __always_inline struct file *ktrail_open_file(long fd)
  * paths and the caller's spelling no longer matter. A candidate when the file's directory is
  * a row's directory and the file's name matches the row's word (an exact entry's parent, e.g.
  * /etc for /etc/shadow: files created or replaced after start are caught by name), when the
- * file or one of its KTRAIL_REL_LEVELS - 1 parents is a watched prefix directory, or when its
- * name ends like a suffix entry. Rows come from stat() at start (inode numbers only; the full
- * match of the path walked from the dentries decides).
+ * file or any parent up to KTRAIL_FILE_DEPTH levels (or the mount's root) is a watched prefix
+ * directory, or when its name ends like a suffix entry. Rows come from stat() at start (inode
+ * numbers only; the full match of the path walked from the dentries decides). Above the
+ * file's directory only the INSIDE rows (first in ktrail_rel) are looked at.
  */
 __noinline int ktrail_open_inode_hit(__u64 fd)
 {
@@ -441,7 +442,7 @@ __noinline int ktrail_open_inode_hit(__u64 fd)
 	if (!f)
 		return 0;
 	d = BPF_CORE_READ(f, f_path.dentry);
-	for (lvl = 0; lvl < KTRAIL_REL_LEVELS; lvl++) {
+	for (lvl = 0; lvl < KTRAIL_FILE_DEPTH; lvl++) {
 		struct inode *inode;
 		__u64 ino;
 
@@ -454,7 +455,7 @@ __noinline int ktrail_open_inode_hit(__u64 fd)
 		inode = x.inode; /* a plain copy: BPF_CORE_READ(x.inode) would relocate ktrail_dent */
 		ino = BPF_CORE_READ(inode, i_ino);
 		for (r = 0; r < KTRAIL_REL_MAX; r++) {
-			if (r >= ktrail_rel_n)
+			if (r >= (lvl == 1 ? ktrail_rel_n : ktrail_rel_inside_n))
 				break;
 			if (ktrail_rel[r].ino != ino)
 				continue;
@@ -477,6 +478,9 @@ next:
 				return 1;
 		}
 		if (x.parent == d)
+			return 0;
+		/* Nothing INSIDE to look for above the file's directory. */
+		if (lvl >= 1 && !ktrail_rel_inside_n)
 			return 0;
 		child = x;
 		d = x.parent;
@@ -580,6 +584,48 @@ __noinline int ktrail_file_match_fd(__u64 fd, __u32 write, __u32 flags)
 	return ktrail_watch_match(0, t->buf[0], start, KTRAIL_FILE_SPLIT - start, write);
 }
 
+/* Whether the caller's string in buffer `which` has a directory part ("a/b", "/tmp/x"; not
+ * "x" or "/x"): only then can it pass through a symlinked directory the kernel followed. */
+__noinline int ktrail_file_has_dir(__u32 which)
+{
+	struct ktrail_file_tmp *t = ktrail_file_tmp();
+	__u32 end, i;
+	const char *buf;
+
+	if (!t)
+		return 0;
+	which &= 1;
+	buf = t->buf[which];
+	end = t->start[which] + t->plen[which];
+	/* The caller's string sits at KTRAIL_FILE_SPLIT (after the directory for relative ones);
+	 * its last component is at most NAME_MAX (255) long. */
+	for (i = 2; i < 258; i++) {
+		__u32 pos = end - i;
+
+		if (pos <= KTRAIL_FILE_SPLIT)
+			return 0;
+		/* No upper bound test before: clang would drop the mask the verifier needs. */
+		if (buf[pos & (KTRAIL_FILE_TMP - 1)] == '/')
+			return 1;
+	}
+	return 1;
+}
+
+/*
+ * A call no entry matched by its path string that may still have reached a watched file
+ * through a symlink, for the agent to resolve (KTRAIL_FILE_CANDIDATE): denied opens (there is
+ * no file to judge), the attribute changes (which follow the last symlink: any path may), and
+ * rename/unlink, which follow only the directories in the path, so only with a directory part.
+ */
+static __always_inline bool ktrail_file_candidate(__u32 kind, long ret, bool two)
+{
+	if (ktrail_is_open_kind(kind))
+		return ret == -13 /* EACCES */ || ret == -1 /* EPERM */;
+	if (kind >= KTRAIL_SYS_RENAME && kind <= KTRAIL_SYS_UNLINKAT)
+		return ktrail_file_has_dir(0) || (two && ktrail_file_has_dir(1));
+	return true;
+}
+
 /* Builds the record for the call in ktrail_file_tmp into the scratch space. Returns its
  * size, or 0 when no watch entry matches (the common case). */
 __noinline int ktrail_file_build(void)
@@ -591,6 +637,7 @@ __noinline int ktrail_file_build(void)
 	__u64 upath = 0, unew = 0, oflags = 0, a0, a1, a2, a3, a4;
 	__u32 kind, mode = 0, uid = (__u32)-1, gid = (__u32)-1, write = 1;
 	int w, w2 = -1;
+	bool cand = false;
 
 	if (!t)
 		return 0;
@@ -654,8 +701,11 @@ __noinline int ktrail_file_build(void)
 			return 0;
 		if (unew)
 			w2 = ktrail_file_match_path(1, ndirfd, unew, 1);
-		if (w < 0 && w2 < 0)
-			return 0;
+		if (w < 0 && w2 < 0) {
+			if (!ktrail_file_candidate(kind, t->ret, unew && w2 != -2))
+				return 0;
+			cand = true;
+		}
 	} else if (w < 0) {
 		w = ktrail_file_match_fd(a0, 1, KTRAIL_FILE_BY_FD);
 		if (w < 0)
@@ -673,8 +723,9 @@ __noinline int ktrail_file_build(void)
 	e->mode = ktrail_is_open_kind(kind) ? mode : (mode & KTRAIL_S_IALLUGO);
 	e->uid = uid;
 	e->gid = gid;
-	e->watch = w >= 0 ? w : w2;
-	e->flags = t->flags[0] | (t->flags[1] & KTRAIL_FILE_PATH_TRUNCATED);
+	e->watch = w >= 0 ? w : (w2 >= 0 ? w2 : 0);
+	e->flags = t->flags[0] | (t->flags[1] & KTRAIL_FILE_PATH_TRUNCATED) |
+		   (cand ? KTRAIL_FILE_CANDIDATE : 0);
 	e->path_len = ktrail_copy_path(e->path, t->buf[0], t->start[0], t->plen[0]);
 	e->new_path[0] = 0;
 	if (unew && w2 != -2)
@@ -731,7 +782,9 @@ static __always_inline struct ktrail_file_tmp *ktrail_file_stage(__u32 kind, boo
 		 * at start), and for failed opens (no file). */
 		by_inode = ret >= 0 && ktrail_open_inode_hit(ret);
 		by_path = ret < 0 || ktrail_watch_missing || ktrail_foreign_mntns();
-		if (!by_inode &&
+		/* Denials are rare and may be of a watched file through a symlink: all are looked at
+		 * (ktrail_file_candidate). */
+		if (!by_inode && ret != -13 /* EACCES */ && ret != -1 /* EPERM */ &&
 		    !(by_path && ktrail_open_candidate(at ? (long)args[0] : KTRAIL_AT_FDCWD,
 						       (const char *)(at ? args[1] : args[0]))))
 			return NULL;

@@ -345,9 +345,13 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
       if (stat("/", &st) == 0) rows[0].ino = st.st_ino;
       rows[0].flags = KTRAIL_REL_INSIDE;
     }
+    // INSIDE rows first: above the opened file's directory the kernel scans only those.
+    auto inside_end = std::stable_partition(rows.begin(), rows.end(),
+                                            [](const ktrail_watch_rel &r) { return r.flags & KTRAIL_REL_INSIDE; });
     for (size_t i = 0; i < rows.size(); i++)
       const_cast<ktrail_watch_rel &>(skel_->rodata->ktrail_rel[i]) = rows[i];
     skel_->rodata->ktrail_rel_n = static_cast<uint32_t>(rows.size());
+    skel_->rodata->ktrail_rel_inside_n = static_cast<uint32_t>(inside_end - rows.begin());
     skel_->rodata->ktrail_watch_missing = cfg.trace_file && watched_dir_missing(cfg.watches);
     struct stat ns;
     if (stat("/proc/self/ns/mnt", &ns) == 0) skel_->rodata->ktrail_agent_mntns = static_cast<uint32_t>(ns.st_ino);
