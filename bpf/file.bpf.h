@@ -420,6 +420,72 @@ static __always_inline struct file *ktrail_open_file(long fd)
 	return ktrail_task_fd(ktrail_current(), fd);
 }
 
+/* ktrail_open_inode_hit through bpf_rdonly_cast: the dentry walk is plain loads; only the
+ * fd slot and a suffix entry's name bytes are still read by helper. */
+__noinline int ktrail_open_inode_hit_fast(__u64 fd)
+{
+	struct file *f = ktrail_open_file((long)fd);
+	struct dentry *d, *child = NULL;
+	__u64 name = 0;
+	bool have_name = false;
+	__u32 lvl, r;
+
+	if (!ktrail_has_rdonly_cast || !f)
+		return 0;
+	f = bpf_rdonly_cast(f, bpf_core_type_id_kernel(struct file));
+	d = f->f_path.dentry;
+	for (lvl = 0; lvl < KTRAIL_FILE_DEPTH; lvl++) {
+		struct dentry *parent;
+		__u64 ino;
+
+		if (!d)
+			return 0;
+		parent = d->d_parent;
+		if (lvl == 0) {
+			if (ktrail_watch_suffix) {
+				__u32 len = d->d_name.len;
+				__u64 w = 0;
+
+				if (len >= 8) {
+					bpf_probe_read_kernel(&w, 8, d->d_name.name + len - 8);
+				} else {
+					bpf_probe_read_kernel(&w, len & 7, d->d_name.name);
+					w <<= (8 - (len & 7)) * 8;
+				}
+				if (ktrail_suffix_match(w, len))
+					return 1;
+			}
+			goto next;
+		}
+		ino = d->d_inode->i_ino;
+		for (r = 0; r < KTRAIL_REL_MAX; r++) {
+			if (r >= (lvl == 1 ? ktrail_rel_n : ktrail_rel_inside_n))
+				break;
+			if (ktrail_rel[r].ino != ino)
+				continue;
+			if (ktrail_rel[r].flags & KTRAIL_REL_INSIDE)
+				return 1;
+			if (lvl != 1 || !child)
+				continue;
+			if (!have_name) {
+				__u32 len = child->d_name.len;
+				bpf_probe_read_kernel(&name, len >= 8 ? 8 : (len & 7), child->d_name.name);
+				have_name = true;
+			}
+			if (!((name ^ ktrail_rel[r].word) & ktrail_rel[r].mask))
+				return 1;
+		}
+next:
+		if (parent == d)
+			return 0;
+		if (lvl >= 1 && !ktrail_rel_inside_n)
+			return 0;
+		child = d;
+		d = parent;
+	}
+	return 0;
+}
+
 /*
  * The open prefilter for a successful open, on the file it opened: symlinks, "..", relative
  * paths and the caller's spelling no longer matter. A candidate when the file's directory is
@@ -780,7 +846,8 @@ static __always_inline struct ktrail_file_tmp *ktrail_file_stage(__u32 kind, boo
 		/* A successful open is judged by the file it opened; the caller's path string only
 		 * where inodes known at start cannot tell (containers, watched directories missing
 		 * at start), and for failed opens (no file). */
-		by_inode = ret >= 0 && ktrail_open_inode_hit(ret);
+		by_inode = ret >= 0 && (ktrail_has_rdonly_cast ? ktrail_open_inode_hit_fast(ret)
+								: ktrail_open_inode_hit(ret));
 		by_path = ret < 0 || ktrail_watch_missing || ktrail_foreign_mntns();
 		/* Denials are rare and may be of a watched file through a symlink: all are looked at
 		 * (ktrail_file_candidate). */
