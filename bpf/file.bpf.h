@@ -326,15 +326,21 @@ static __always_inline bool ktrail_suffix_match(__u64 tail, __u32 len)
 	}
 	return false;
 }
-static __always_inline bool ktrail_open_candidate(long dirfd, const char *upath)
+/* Global: its locals stay out of the frame of the sys_exit program inlining the stage, whose
+ * call chain (sys_exit, build, match_path, path_backward) is at the 512-byte stack limit. */
+__noinline int ktrail_open_candidate(__u64 dirfd_u, __u64 upath_u, __s64 ret)
 {
 	struct ktrail_file_tmp *t = ktrail_file_tmp();
+	long dirfd = (long)dirfd_u;
+	const char *upath = (const char *)upath_u;
 	__u64 w, tail;
 	char c0, c1;
 	long n;
 	__u32 i, plen;
 
-	if (!t)
+	/* Denials are rare and may be of a watched file through a symlink: all are looked at
+	 * (ktrail_file_candidate). */
+	if (!t || ret == -13 /* EACCES */ || ret == -1 /* EPERM */)
 		return true;
 	n = bpf_probe_read_user_str(&t->buf[0][KTRAIL_FILE_SPLIT], KTRAIL_PATH_MAX, upath);
 	if (n <= 1)
@@ -849,11 +855,9 @@ static __always_inline struct ktrail_file_tmp *ktrail_file_stage(__u32 kind, boo
 		by_inode = ret >= 0 && (ktrail_has_rdonly_cast ? ktrail_open_inode_hit_fast(ret)
 								: ktrail_open_inode_hit(ret));
 		by_path = ret < 0 || ktrail_watch_missing || ktrail_foreign_mntns();
-		/* Denials are rare and may be of a watched file through a symlink: all are looked at
-		 * (ktrail_file_candidate). */
-		if (!by_inode && ret != -13 /* EACCES */ && ret != -1 /* EPERM */ &&
-		    !(by_path && ktrail_open_candidate(at ? (long)args[0] : KTRAIL_AT_FDCWD,
-						       (const char *)(at ? args[1] : args[0]))))
+		if (!by_inode &&
+		    !(by_path && ktrail_open_candidate(at ? args[0] : (__u64)(long)KTRAIL_AT_FDCWD,
+						       at ? args[1] : args[0], ret)))
 			return NULL;
 	}
 	t = ktrail_file_tmp();
