@@ -352,6 +352,17 @@ static void run_probe(void) {
 			      "LSM program loads and attaches");
 	}
 	free(lsm);
+	{
+		/* bpf_rdonly_cast came with 6.2: the watched-file walk uses it from there on. */
+		struct utsname u;
+		int major = 0, minor = 0;
+		uname(&u);
+		sscanf(u.release, "%d.%d", &major, &minor);
+		int want_cast = major > 6 || (major == 6 && minor >= 2);
+		int has_cast = strstr(j, "\"rdonly_cast\":{\"detail\":\"loads\",\"ok\":true}") != NULL;
+		check("probe", "rdonly_cast", has_cast == want_cast, "kernel %s: bpf_rdonly_cast %s, expected %s", u.release,
+		      has_cast ? "used" : "not used", want_cast ? "used" : "not used");
+	}
 
 	/* Rebuild "hook=variant, ..." from the plan's hooks array. */
 	probe_plan[0] = 0;
