@@ -395,17 +395,47 @@ static __always_inline int ktrail_dent_read(struct ktrail_dent *x, struct dentry
 }
 
 /* The last (up to) 8 bytes of a dentry's name, at the high end of the word like a path's tail. */
-static __always_inline __u64 ktrail_name_tail(const struct ktrail_dent *x)
+static __always_inline __u64 ktrail_name_tail(const unsigned char *name, __u32 len)
 {
-	__u32 len = x->hash_len >> 32;
 	__u64 w = 0;
 
 	if (len >= 8) {
-		bpf_probe_read_kernel(&w, 8, x->name + len - 8);
+		bpf_probe_read_kernel(&w, 8, name + len - 8);
 		return w;
 	}
-	bpf_probe_read_kernel(&w, len & 7, x->name);
+	bpf_probe_read_kernel(&w, len & 7, name);
 	return w << ((8 - (len & 7)) * 8);
+}
+
+/*
+ * The rows for the directory with inode ino, lvl levels above the opened file: 1 (a hit)
+ * when it is a watched prefix directory, or (lvl 1) an exact entry's parent and the file's
+ * name (child_name, child_len; read once into *name) matches the row's word. Above the file's
+ * directory only the INSIDE rows, first in ktrail_rel, are looked at.
+ */
+static __always_inline int ktrail_inode_rows(__u64 ino, __u32 lvl, const unsigned char *child_name,
+					     __u32 child_len, __u64 *name, bool *have_name)
+{
+	__u32 r;
+
+	for (r = 0; r < KTRAIL_REL_MAX; r++) {
+		if (r >= (lvl == 1 ? ktrail_rel_n : ktrail_rel_inside_n))
+			break;
+		if (ktrail_rel[r].ino != ino)
+			continue;
+		if (ktrail_rel[r].flags & KTRAIL_REL_INSIDE)
+			return 1;
+		if (lvl != 1)
+			continue;
+		/* A directory like /etc has a row per entry in it: its name is read once. */
+		if (!*have_name) {
+			bpf_probe_read_kernel(name, child_len >= 8 ? 8 : (child_len & 7), child_name);
+			*have_name = true;
+		}
+		if (!((*name ^ ktrail_rel[r].word) & ktrail_rel[r].mask))
+			return 1;
+	}
+	return 0;
 }
 
 /* The file behind fd: the fd table through BTF pointers (plain loads, 5.11+), then one read of
@@ -431,10 +461,11 @@ static __always_inline struct file *ktrail_open_file(long fd)
 __noinline int ktrail_open_inode_hit_fast(__u64 fd)
 {
 	struct file *f = ktrail_open_file((long)fd);
-	struct dentry *d, *child = NULL;
-	__u64 name = 0;
+	const unsigned char *child_name = NULL;
+	__u32 lvl, child_len = 0;
 	bool have_name = false;
-	__u32 lvl, r;
+	struct dentry *d;
+	__u64 name = 0;
 
 	if (!ktrail_has_rdonly_cast || !f)
 		return 0;
@@ -442,51 +473,23 @@ __noinline int ktrail_open_inode_hit_fast(__u64 fd)
 	d = f->f_path.dentry;
 	for (lvl = 0; lvl < KTRAIL_FILE_DEPTH; lvl++) {
 		struct dentry *parent;
-		__u64 ino;
 
 		if (!d)
 			return 0;
 		parent = d->d_parent;
 		if (lvl == 0) {
-			if (ktrail_watch_suffix) {
-				__u32 len = d->d_name.len;
-				__u64 w = 0;
-
-				if (len >= 8) {
-					bpf_probe_read_kernel(&w, 8, d->d_name.name + len - 8);
-				} else {
-					bpf_probe_read_kernel(&w, len & 7, d->d_name.name);
-					w <<= (8 - (len & 7)) * 8;
-				}
-				if (ktrail_suffix_match(w, len))
-					return 1;
-			}
-			goto next;
-		}
-		ino = d->d_inode->i_ino;
-		for (r = 0; r < KTRAIL_REL_MAX; r++) {
-			if (r >= (lvl == 1 ? ktrail_rel_n : ktrail_rel_inside_n))
-				break;
-			if (ktrail_rel[r].ino != ino)
-				continue;
-			if (ktrail_rel[r].flags & KTRAIL_REL_INSIDE)
+			if (ktrail_watch_suffix &&
+			    ktrail_suffix_match(ktrail_name_tail(d->d_name.name, d->d_name.len), d->d_name.len))
 				return 1;
-			if (lvl != 1 || !child)
-				continue;
-			if (!have_name) {
-				__u32 len = child->d_name.len;
-				bpf_probe_read_kernel(&name, len >= 8 ? 8 : (len & 7), child->d_name.name);
-				have_name = true;
-			}
-			if (!((name ^ ktrail_rel[r].word) & ktrail_rel[r].mask))
-				return 1;
+		} else if (ktrail_inode_rows(d->d_inode->i_ino, lvl, child_name, child_len, &name, &have_name)) {
+			return 1;
 		}
-next:
 		if (parent == d)
 			return 0;
 		if (lvl >= 1 && !ktrail_rel_inside_n)
 			return 0;
-		child = d;
+		child_name = d->d_name.name;
+		child_len = d->d_name.len;
 		d = parent;
 	}
 	return 0;
@@ -506,47 +509,29 @@ __noinline int ktrail_open_inode_hit(__u64 fd)
 {
 	struct file *f = ktrail_open_file((long)fd);
 	struct ktrail_dent x = {}, child = {};
-	struct dentry *d;
 	bool have_name = false;
+	struct dentry *d;
 	__u64 name = 0;
-	__u32 lvl, r;
+	__u32 lvl;
 
 	if (!f)
 		return 0;
 	d = BPF_CORE_READ(f, f_path.dentry);
 	for (lvl = 0; lvl < KTRAIL_FILE_DEPTH; lvl++) {
 		struct inode *inode;
-		__u64 ino;
 
 		if (!d || ktrail_dent_read(&x, d))
 			return 0;
 		/* The opened file itself needs no inode: a watched directory opened as such is its
 		 * parent's row by name. */
-		if (lvl == 0)
-			goto next;
-		inode = x.inode; /* a plain copy: BPF_CORE_READ(x.inode) would relocate ktrail_dent */
-		ino = BPF_CORE_READ(inode, i_ino);
-		for (r = 0; r < KTRAIL_REL_MAX; r++) {
-			if (r >= (lvl == 1 ? ktrail_rel_n : ktrail_rel_inside_n))
-				break;
-			if (ktrail_rel[r].ino != ino)
-				continue;
-			if (ktrail_rel[r].flags & KTRAIL_REL_INSIDE)
+		if (lvl == 0) {
+			if (ktrail_watch_suffix && ktrail_suffix_match(ktrail_name_tail(x.name, x.hash_len >> 32),
+								       x.hash_len >> 32))
 				return 1;
-			if (lvl != 1)
-				continue;
-			/* A directory like /etc has a row per entry in it: its name is read once. */
-			if (!have_name) {
-				__u32 len = child.hash_len >> 32;
-				bpf_probe_read_kernel(&name, len >= 8 ? 8 : (len & 7), child.name);
-				have_name = true;
-			}
-			if (!((name ^ ktrail_rel[r].word) & ktrail_rel[r].mask))
-				return 1;
-		}
-next:
-		if (lvl == 0 && ktrail_watch_suffix) {
-			if (ktrail_suffix_match(ktrail_name_tail(&x), x.hash_len >> 32))
+		} else {
+			inode = x.inode; /* a plain copy: BPF_CORE_READ(x.inode) would relocate ktrail_dent */
+			if (ktrail_inode_rows(BPF_CORE_READ(inode, i_ino), lvl, child.name, child.hash_len >> 32,
+					      &name, &have_name))
 				return 1;
 		}
 		if (x.parent == d)
