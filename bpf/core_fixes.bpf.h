@@ -105,4 +105,12 @@ static __always_inline bool ktrail_cap_opts_noaudit(unsigned int opts)
 	return opts & KTRAIL_CAP_OPT_NOAUDIT;
 }
 
+/* bpf_rdonly_cast() (6.2, commit a35b9af4ec2c "bpf: Add a kfunc for generic type cast") turns a
+ * kernel pointer into a read-only BTF pointer: its fields are plain loads, not one helper call
+ * each. A __weak extern: where the kernel lacks it, libbpf leaves the call unresolved (imm 0)
+ * and the verifier accepts it as dead code, which the loader makes it by leaving
+ * ktrail_has_rdonly_cast 0 (its feature probe, userspace/loader/prog_probe.cpp). */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+const volatile __u32 ktrail_has_rdonly_cast __weak = 0;
+
 #endif

@@ -326,15 +326,21 @@ static __always_inline bool ktrail_suffix_match(__u64 tail, __u32 len)
 	}
 	return false;
 }
-static __always_inline bool ktrail_open_candidate(long dirfd, const char *upath)
+/* Global: its locals stay out of the frame of the sys_exit program inlining the stage, whose
+ * call chain (sys_exit, build, match_path, path_backward) is at the 512-byte stack limit. */
+__noinline int ktrail_open_candidate(__u64 dirfd_u, __u64 upath_u, __s64 ret)
 {
 	struct ktrail_file_tmp *t = ktrail_file_tmp();
+	long dirfd = (long)dirfd_u;
+	const char *upath = (const char *)upath_u;
 	__u64 w, tail;
 	char c0, c1;
 	long n;
 	__u32 i, plen;
 
-	if (!t)
+	/* Denials are rare and may be of a watched file through a symlink: all are looked at
+	 * (ktrail_file_candidate). */
+	if (!t || ret == -13 /* EACCES */ || ret == -1 /* EPERM */)
 		return true;
 	n = bpf_probe_read_user_str(&t->buf[0][KTRAIL_FILE_SPLIT], KTRAIL_PATH_MAX, upath);
 	if (n <= 1)
@@ -389,17 +395,47 @@ static __always_inline int ktrail_dent_read(struct ktrail_dent *x, struct dentry
 }
 
 /* The last (up to) 8 bytes of a dentry's name, at the high end of the word like a path's tail. */
-static __always_inline __u64 ktrail_name_tail(const struct ktrail_dent *x)
+static __always_inline __u64 ktrail_name_tail(const unsigned char *name, __u32 len)
 {
-	__u32 len = x->hash_len >> 32;
 	__u64 w = 0;
 
 	if (len >= 8) {
-		bpf_probe_read_kernel(&w, 8, x->name + len - 8);
+		bpf_probe_read_kernel(&w, 8, name + len - 8);
 		return w;
 	}
-	bpf_probe_read_kernel(&w, len & 7, x->name);
+	bpf_probe_read_kernel(&w, len & 7, name);
 	return w << ((8 - (len & 7)) * 8);
+}
+
+/*
+ * The rows for the directory with inode ino, lvl levels above the opened file: 1 (a hit)
+ * when it is a watched prefix directory, or (lvl 1) an exact entry's parent and the file's
+ * name (child_name, child_len; read once into *name) matches the row's word. Above the file's
+ * directory only the INSIDE rows, first in ktrail_rel, are looked at.
+ */
+static __always_inline int ktrail_inode_rows(__u64 ino, __u32 lvl, const unsigned char *child_name,
+					     __u32 child_len, __u64 *name, bool *have_name)
+{
+	__u32 r;
+
+	for (r = 0; r < KTRAIL_REL_MAX; r++) {
+		if (r >= (lvl == 1 ? ktrail_rel_n : ktrail_rel_inside_n))
+			break;
+		if (ktrail_rel[r].ino != ino)
+			continue;
+		if (ktrail_rel[r].flags & KTRAIL_REL_INSIDE)
+			return 1;
+		if (lvl != 1)
+			continue;
+		/* A directory like /etc has a row per entry in it: its name is read once. */
+		if (!*have_name) {
+			bpf_probe_read_kernel(name, child_len >= 8 ? 8 : (child_len & 7), child_name);
+			*have_name = true;
+		}
+		if (!((*name ^ ktrail_rel[r].word) & ktrail_rel[r].mask))
+			return 1;
+	}
+	return 0;
 }
 
 /* The file behind fd: the fd table through BTF pointers (plain loads, 5.11+), then one read of
@@ -420,63 +456,88 @@ static __always_inline struct file *ktrail_open_file(long fd)
 	return ktrail_task_fd(ktrail_current(), fd);
 }
 
+/* ktrail_open_inode_hit through bpf_rdonly_cast: the dentry walk is plain loads; only the
+ * fd slot and a suffix entry's name bytes are still read by helper. */
+__noinline int ktrail_open_inode_hit_fast(__u64 fd)
+{
+	struct file *f = ktrail_open_file((long)fd);
+	const unsigned char *child_name = NULL;
+	__u32 lvl, child_len = 0;
+	bool have_name = false;
+	struct dentry *d;
+	__u64 name = 0;
+
+	if (!ktrail_has_rdonly_cast || !f)
+		return 0;
+	f = bpf_rdonly_cast(f, bpf_core_type_id_kernel(struct file));
+	d = f->f_path.dentry;
+	for (lvl = 0; lvl < KTRAIL_FILE_DEPTH; lvl++) {
+		struct dentry *parent;
+
+		if (!d)
+			return 0;
+		parent = d->d_parent;
+		if (lvl == 0) {
+			if (ktrail_watch_suffix &&
+			    ktrail_suffix_match(ktrail_name_tail(d->d_name.name, d->d_name.len), d->d_name.len))
+				return 1;
+		} else if (ktrail_inode_rows(d->d_inode->i_ino, lvl, child_name, child_len, &name, &have_name)) {
+			return 1;
+		}
+		if (parent == d)
+			return 0;
+		if (lvl >= 1 && !ktrail_rel_inside_n)
+			return 0;
+		child_name = d->d_name.name;
+		child_len = d->d_name.len;
+		d = parent;
+	}
+	return 0;
+}
+
 /*
  * The open prefilter for a successful open, on the file it opened: symlinks, "..", relative
  * paths and the caller's spelling no longer matter. A candidate when the file's directory is
  * a row's directory and the file's name matches the row's word (an exact entry's parent, e.g.
  * /etc for /etc/shadow: files created or replaced after start are caught by name), when the
- * file or one of its KTRAIL_REL_LEVELS - 1 parents is a watched prefix directory, or when its
- * name ends like a suffix entry. Rows come from stat() at start (inode numbers only; the full
- * match of the path walked from the dentries decides).
+ * file or any parent up to KTRAIL_FILE_DEPTH levels (or the mount's root) is a watched prefix
+ * directory, or when its name ends like a suffix entry. Rows come from stat() at start (inode
+ * numbers only; the full match of the path walked from the dentries decides). Above the
+ * file's directory only the INSIDE rows (first in ktrail_rel) are looked at.
  */
 __noinline int ktrail_open_inode_hit(__u64 fd)
 {
 	struct file *f = ktrail_open_file((long)fd);
 	struct ktrail_dent x = {}, child = {};
-	struct dentry *d;
 	bool have_name = false;
+	struct dentry *d;
 	__u64 name = 0;
-	__u32 lvl, r;
+	__u32 lvl;
 
 	if (!f)
 		return 0;
 	d = BPF_CORE_READ(f, f_path.dentry);
-	for (lvl = 0; lvl < KTRAIL_REL_LEVELS; lvl++) {
+	for (lvl = 0; lvl < KTRAIL_FILE_DEPTH; lvl++) {
 		struct inode *inode;
-		__u64 ino;
 
 		if (!d || ktrail_dent_read(&x, d))
 			return 0;
 		/* The opened file itself needs no inode: a watched directory opened as such is its
 		 * parent's row by name. */
-		if (lvl == 0)
-			goto next;
-		inode = x.inode; /* a plain copy: BPF_CORE_READ(x.inode) would relocate ktrail_dent */
-		ino = BPF_CORE_READ(inode, i_ino);
-		for (r = 0; r < KTRAIL_REL_MAX; r++) {
-			if (r >= ktrail_rel_n)
-				break;
-			if (ktrail_rel[r].ino != ino)
-				continue;
-			if (ktrail_rel[r].flags & KTRAIL_REL_INSIDE)
+		if (lvl == 0) {
+			if (ktrail_watch_suffix && ktrail_suffix_match(ktrail_name_tail(x.name, x.hash_len >> 32),
+								       x.hash_len >> 32))
 				return 1;
-			if (lvl != 1)
-				continue;
-			/* A directory like /etc has a row per entry in it: its name is read once. */
-			if (!have_name) {
-				__u32 len = child.hash_len >> 32;
-				bpf_probe_read_kernel(&name, len >= 8 ? 8 : (len & 7), child.name);
-				have_name = true;
-			}
-			if (!((name ^ ktrail_rel[r].word) & ktrail_rel[r].mask))
-				return 1;
-		}
-next:
-		if (lvl == 0 && ktrail_watch_suffix) {
-			if (ktrail_suffix_match(ktrail_name_tail(&x), x.hash_len >> 32))
+		} else {
+			inode = x.inode; /* a plain copy: BPF_CORE_READ(x.inode) would relocate ktrail_dent */
+			if (ktrail_inode_rows(BPF_CORE_READ(inode, i_ino), lvl, child.name, child.hash_len >> 32,
+					      &name, &have_name))
 				return 1;
 		}
 		if (x.parent == d)
+			return 0;
+		/* Nothing INSIDE to look for above the file's directory. */
+		if (lvl >= 1 && !ktrail_rel_inside_n)
 			return 0;
 		child = x;
 		d = x.parent;
@@ -580,6 +641,48 @@ __noinline int ktrail_file_match_fd(__u64 fd, __u32 write, __u32 flags)
 	return ktrail_watch_match(0, t->buf[0], start, KTRAIL_FILE_SPLIT - start, write);
 }
 
+/* Whether the caller's string in buffer `which` has a directory part ("a/b", "/tmp/x"; not
+ * "x" or "/x"): only then can it pass through a symlinked directory the kernel followed. */
+__noinline int ktrail_file_has_dir(__u32 which)
+{
+	struct ktrail_file_tmp *t = ktrail_file_tmp();
+	__u32 end, i;
+	const char *buf;
+
+	if (!t)
+		return 0;
+	which &= 1;
+	buf = t->buf[which];
+	end = t->start[which] + t->plen[which];
+	/* The caller's string sits at KTRAIL_FILE_SPLIT (after the directory for relative ones);
+	 * its last component is at most NAME_MAX (255) long. */
+	for (i = 2; i < 258; i++) {
+		__u32 pos = end - i;
+
+		if (pos <= KTRAIL_FILE_SPLIT)
+			return 0;
+		/* No upper bound test before: clang would drop the mask the verifier needs. */
+		if (buf[pos & (KTRAIL_FILE_TMP - 1)] == '/')
+			return 1;
+	}
+	return 1;
+}
+
+/*
+ * A call no entry matched by its path string that may still have reached a watched file
+ * through a symlink, for the agent to resolve (KTRAIL_FILE_CANDIDATE): denied opens (there is
+ * no file to judge), the attribute changes (which follow the last symlink: any path may), and
+ * rename/unlink, which follow only the directories in the path, so only with a directory part.
+ */
+static __always_inline bool ktrail_file_candidate(__u32 kind, long ret, bool two)
+{
+	if (ktrail_is_open_kind(kind))
+		return ret == -13 /* EACCES */ || ret == -1 /* EPERM */;
+	if (kind >= KTRAIL_SYS_RENAME && kind <= KTRAIL_SYS_UNLINKAT)
+		return ktrail_file_has_dir(0) || (two && ktrail_file_has_dir(1));
+	return true;
+}
+
 /* Builds the record for the call in ktrail_file_tmp into the scratch space. Returns its
  * size, or 0 when no watch entry matches (the common case). */
 __noinline int ktrail_file_build(void)
@@ -591,6 +694,7 @@ __noinline int ktrail_file_build(void)
 	__u64 upath = 0, unew = 0, oflags = 0, a0, a1, a2, a3, a4;
 	__u32 kind, mode = 0, uid = (__u32)-1, gid = (__u32)-1, write = 1;
 	int w, w2 = -1;
+	bool cand = false;
 
 	if (!t)
 		return 0;
@@ -654,8 +758,11 @@ __noinline int ktrail_file_build(void)
 			return 0;
 		if (unew)
 			w2 = ktrail_file_match_path(1, ndirfd, unew, 1);
-		if (w < 0 && w2 < 0)
-			return 0;
+		if (w < 0 && w2 < 0) {
+			if (!ktrail_file_candidate(kind, t->ret, unew && w2 != -2))
+				return 0;
+			cand = true;
+		}
 	} else if (w < 0) {
 		w = ktrail_file_match_fd(a0, 1, KTRAIL_FILE_BY_FD);
 		if (w < 0)
@@ -673,8 +780,9 @@ __noinline int ktrail_file_build(void)
 	e->mode = ktrail_is_open_kind(kind) ? mode : (mode & KTRAIL_S_IALLUGO);
 	e->uid = uid;
 	e->gid = gid;
-	e->watch = w >= 0 ? w : w2;
-	e->flags = t->flags[0] | (t->flags[1] & KTRAIL_FILE_PATH_TRUNCATED);
+	e->watch = w >= 0 ? w : (w2 >= 0 ? w2 : 0);
+	e->flags = t->flags[0] | (t->flags[1] & KTRAIL_FILE_PATH_TRUNCATED) |
+		   (cand ? KTRAIL_FILE_CANDIDATE : 0);
 	e->path_len = ktrail_copy_path(e->path, t->buf[0], t->start[0], t->plen[0]);
 	e->new_path[0] = 0;
 	if (unew && w2 != -2)
@@ -729,11 +837,12 @@ static __always_inline struct ktrail_file_tmp *ktrail_file_stage(__u32 kind, boo
 		/* A successful open is judged by the file it opened; the caller's path string only
 		 * where inodes known at start cannot tell (containers, watched directories missing
 		 * at start), and for failed opens (no file). */
-		by_inode = ret >= 0 && ktrail_open_inode_hit(ret);
+		by_inode = ret >= 0 && (ktrail_has_rdonly_cast ? ktrail_open_inode_hit_fast(ret)
+								: ktrail_open_inode_hit(ret));
 		by_path = ret < 0 || ktrail_watch_missing || ktrail_foreign_mntns();
 		if (!by_inode &&
-		    !(by_path && ktrail_open_candidate(at ? (long)args[0] : KTRAIL_AT_FDCWD,
-						       (const char *)(at ? args[1] : args[0]))))
+		    !(by_path && ktrail_open_candidate(at ? args[0] : (__u64)(long)KTRAIL_AT_FDCWD,
+						       at ? args[1] : args[0], ret)))
 			return NULL;
 	}
 	t = ktrail_file_tmp();

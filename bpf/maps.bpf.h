@@ -31,6 +31,9 @@ const volatile __u32 ktrail_trace_file __weak = 0;
 const volatile __u32 ktrail_watch_n __weak = 0;
 const volatile struct ktrail_watch ktrail_watches[KTRAIL_WATCH_MAX] __weak = {};
 const volatile __u32 ktrail_rel_n __weak = 0;
+/* The loader puts the KTRAIL_REL_INSIDE rows first: the deep levels of the opened-file walk
+ * look at these only. */
+const volatile __u32 ktrail_rel_inside_n __weak = 0;
 const volatile struct ktrail_watch_rel ktrail_rel[KTRAIL_REL_MAX] __weak = {};
 /* 1: a watched directory (an exact entry's parent, a prefix entry's directory) did not exist at
  * start, so successful opens are also checked by the path string, not only by inode. */

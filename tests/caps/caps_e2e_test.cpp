@@ -570,6 +570,166 @@ TEST_F(Files, ChmodChownReportOldAndNewAttributes) {
   EXPECT_EQ(st.st_gid, 65533u);
 }
 
+// The evasions the kernel's string match alone missed, resolved by the agent (candidates):
+// denied opens through a symlink or "..", attribute changes through a symlink to the file or
+// a symlinked directory, rename/unlink under a symlinked directory; and a prefix directory
+// many levels above the opened file, matched in the kernel. Unrelated symlinks stay silent.
+TEST_F(Files, SymlinkEvasionsResolvedByAgent) {
+  ASSERT_EQ(chmod(secret_.c_str(), 0600), 0);
+  ASSERT_EQ(chmod(plain_dir_.c_str(), 0755), 0);  // nobody may walk to the links
+  const std::string watch = dir_ + "/";
+  Agent a({"--events", "file", "--watch", watch});  // the defaults stay: /etc/shadow
+  ASSERT_TRUE(a.ready()) << a.stderr_text();
+  const std::string flink = plain_dir_ + "/flink", dlink = plain_dir_ + "/dlink",
+                    shadow_link = plain_dir_ + "/shadow", plain_link = plain_dir_ + "/plain-link",
+                    pdlink = plain_dir_ + "/pdlink", pdir = plain_dir_ + "/pdir";
+  ASSERT_EQ(symlink(secret_.c_str(), flink.c_str()), 0);
+  ASSERT_EQ(symlink(dir_.c_str(), dlink.c_str()), 0);
+  ASSERT_EQ(symlink("/etc/shadow", shadow_link.c_str()), 0);
+  ASSERT_EQ(symlink((plain_dir_ + "/plain").c_str(), plain_link.c_str()), 0);
+  ASSERT_EQ(mkdir(pdir.c_str(), 0755), 0);
+  ASSERT_EQ(symlink(pdir.c_str(), pdlink.c_str()), 0);
+  ASSERT_EQ(chmod((plain_dir_ + "/plain").c_str(), 0600), 0);
+  std::ofstream(dir_ + "/victim") << "v\n";
+  std::ofstream(dir_ + "/moved") << "m\n";
+  std::ofstream(pdir + "/junk") << "j\n";
+  std::ofstream(pdir + "/junk2") << "j\n";
+  const std::string deep_dir = dir_ + "/a/b/c/d/e";
+  fs::create_directories(deep_dir);
+  std::ofstream(deep_dir + "/deep") << "d\n";
+  const std::string dotdot = plain_dir_ + "/../" + fs::path(dir_).filename().string() + "/secret";
+
+  HelperResult den_link = helper({"read-as", "65534", flink});
+  HelperResult den_dotdot = helper({"read-as", "65534", dotdot});
+  HelperResult den_shadow = helper({"read-as", "65534", shadow_link});
+  HelperResult cm_link = helper({"chmod", flink, "640"});
+  HelperResult cm_dir = helper({"chmod", dlink + "/secret", "600"});
+  HelperResult cm_denied = helper({"chmod-as", "65534", flink, "666"});
+  HelperResult co_dir = helper({"chown", dlink + "/secret", "0", "65534"});
+  HelperResult tr_link = helper({"truncate", flink, "3"});
+  HelperResult xa_link = helper({"setxattr", flink});
+  HelperResult rm_dir = helper({"unlink", dlink + "/victim"});
+  HelperResult mv_dir = helper({"rename", dlink + "/moved", dlink + "/moved2"});
+  HelperResult deep = helper({"read", deep_dir + "/deep"});
+  // Unrelated: symlinks to unwatched files and directories.
+  HelperResult u_den = helper({"read-as", "65534", plain_link});
+  HelperResult u_cm = helper({"chmod", plain_link, "640"});
+  HelperResult u_rm = helper({"unlink", pdlink + "/junk"});
+  HelperResult u_mv = helper({"rename", pdlink + "/junk2", pdlink + "/junk3"});
+  for (auto *r : {&den_link, &den_dotdot, &den_shadow, &cm_link, &cm_dir, &cm_denied, &co_dir, &tr_link, &xa_link,
+                  &rm_dir, &mv_dir, &deep, &u_den, &u_cm, &u_rm, &u_mv})
+    ASSERT_GT(r->pid, 0);
+  for (auto *r : {&den_link, &den_dotdot, &den_shadow, &u_den}) {
+    EXPECT_EQ(r->ret, -1);
+    EXPECT_EQ(r->err, EACCES);
+  }
+  EXPECT_EQ(cm_denied.ret, -1);
+  EXPECT_EQ(cm_denied.err, EPERM);
+  for (auto *r : {&cm_link, &cm_dir, &co_dir, &tr_link, &rm_dir, &mv_dir, &u_cm, &u_rm, &u_mv}) EXPECT_EQ(r->ret, 0);
+  EXPECT_GE(deep.ret, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(a.stop(), 0) << a.stderr_text();
+  auto evs = a.events();
+
+  auto one = [&](const HelperResult &r) {
+    auto v = file_events(evs, r.pid);
+    EXPECT_EQ(v.size(), 1u) << "pid " << r.pid;
+    return v.empty() ? json::object() : v[0];
+  };
+  auto by_agent = [](const json &e, const std::string &w) {
+    EXPECT_EQ(e["ktrail"]["file"]["watch"], w);
+    EXPECT_EQ(e["ktrail"]["file"]["resolved"], true);
+    EXPECT_EQ(e["ktrail"]["file"]["resolved_by"], "agent");
+  };
+  struct Denied {
+    HelperResult *r;
+    std::string path, watch;
+  };
+  for (const Denied &d : {Denied{&den_link, secret_, watch}, Denied{&den_dotdot, secret_, watch},
+                          Denied{&den_shadow, "/etc/shadow", "/etc/shadow"}}) {
+    json e = one(*d.r);
+    if (e.empty()) continue;
+    check_file_common(e, "open", "access", d.path, false);
+    by_agent(e, d.watch);
+    EXPECT_EQ(e["error"]["code"], "EACCES");
+    EXPECT_EQ(e["ktrail"]["file"]["return"], -EACCES);
+    EXPECT_EQ(e["ktrail"]["file"]["syscall"], "openat");
+    EXPECT_EQ(e["ktrail"]["file"]["intent"], "read");
+    EXPECT_EQ(e["process"]["user"]["id"], 65534);
+    EXPECT_FALSE(e["file"].contains("inode")) << "no file was opened";
+  }
+  {
+    json e = one(cm_link);
+    check_file_common(e, "chmod", "change", secret_, true);
+    by_agent(e, watch);
+    EXPECT_EQ(e["ktrail"]["file"]["syscall"], "chmod");
+    EXPECT_EQ(e["ktrail"]["file"]["new_mode"], "0640");
+    EXPECT_EQ(e["ktrail"]["file"]["old_mode"], "0600");
+    EXPECT_EQ(e["ktrail"]["file"]["old_source"], "agent");
+    EXPECT_EQ(e["ktrail"]["file"]["return"], 0);
+    EXPECT_FALSE(e.contains("error"));
+  }
+  {
+    json e = one(cm_dir);
+    check_file_common(e, "chmod", "change", secret_, true);
+    by_agent(e, watch);
+    EXPECT_EQ(e["ktrail"]["file"]["new_mode"], "0600");
+    EXPECT_EQ(e["ktrail"]["file"]["old_mode"], "0640");
+  }
+  {
+    json e = one(cm_denied);
+    check_file_common(e, "chmod", "change", secret_, false);
+    by_agent(e, watch);
+    EXPECT_EQ(e["error"]["code"], "EPERM");
+    EXPECT_EQ(e["ktrail"]["file"]["return"], -EPERM);
+    EXPECT_EQ(e["ktrail"]["file"]["new_mode"], "0666");
+    EXPECT_EQ(e["process"]["user"]["id"], 65534);
+  }
+  {
+    json e = one(co_dir);
+    check_file_common(e, "chown", "change", secret_, true);
+    by_agent(e, watch);
+    EXPECT_EQ(e["ktrail"]["file"]["syscall"], "chown");
+    EXPECT_EQ(e["ktrail"]["file"]["new_owner"], json({{"uid", 0}, {"gid", 65534}}));
+  }
+  {
+    json e = one(tr_link);
+    check_file_common(e, "truncate", "change", secret_, true);
+    by_agent(e, watch);
+    EXPECT_EQ(e["ktrail"]["file"]["syscall"], "truncate");
+  }
+  {
+    json e = one(xa_link);
+    check_file_common(e, "setxattr", "change", secret_, xa_link.ret == 0);
+    by_agent(e, watch);
+    EXPECT_EQ(e["ktrail"]["file"]["syscall"], "setxattr");
+    EXPECT_EQ(e["ktrail"]["file"]["return"], xa_link.ret == 0 ? 0 : -xa_link.err);
+  }
+  {
+    json e = one(rm_dir);
+    check_file_common(e, "unlink", "deletion", dir_ + "/victim", true);
+    by_agent(e, watch);
+    EXPECT_EQ(e["ktrail"]["file"]["syscall"], "unlink");
+    EXPECT_FALSE(fs::exists(dir_ + "/victim"));
+  }
+  {
+    json e = one(mv_dir);
+    check_file_common(e, "rename", "change", dir_ + "/moved", true);
+    by_agent(e, watch);
+    EXPECT_EQ(e["ktrail"]["file"]["old_path"], dir_ + "/moved");
+    EXPECT_EQ(e["ktrail"]["file"]["new_path"], dir_ + "/moved2");
+  }
+  {  // six directories below the watched one: matched in the kernel by the opened file
+    json e = one(deep);
+    check_file_common(e, "open", "access", deep_dir + "/deep", true);
+    EXPECT_EQ(e["ktrail"]["file"]["watch"], watch);
+    EXPECT_EQ(e["ktrail"]["file"]["resolved"], true);
+    EXPECT_FALSE(e["ktrail"]["file"].contains("resolved_by"));
+    EXPECT_EQ(e["ktrail"]["file"]["return"], deep.ret);
+  }
+  for (auto *r : {&u_den, &u_cm, &u_rm, &u_mv}) EXPECT_TRUE(file_events(evs, r->pid).empty()) << r->pid;
+}
+
 // A caller in another mount namespace (a container) has its own files at the watched path:
 // not the host's inodes, so its path string is matched as well.
 TEST_F(Files, OtherMountNamespaceMatchedByPath) {

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 static void drop_to(uid_t uid) {
@@ -115,6 +116,13 @@ int main(int argc, char **argv) {
   if (!strcmp(c, "chown") && argc == 5)
     return report("chown", chown(argv[2], atoi(argv[3]), atoi(argv[4])));
   if (!strcmp(c, "rename") && argc == 4) return report("rename", rename(argv[2], argv[3]));
+  if (!strcmp(c, "unlink") && argc == 3) return report("unlink", unlink(argv[2]));
+  if (!strcmp(c, "truncate") && argc == 4) return report("truncate", truncate(argv[2], atol(argv[3])));
+  if (!strcmp(c, "setxattr") && argc == 3) return report("setxattr", setxattr(argv[2], "user.ktrail", "1", 1, 0));
+  if (!strcmp(c, "chmod-as") && argc == 5) {  // UID PATH MODE
+    drop_to(atoi(argv[2]));
+    return report("chmod", chmod(argv[3], strtol(argv[4], NULL, 8)));
+  }
   if (!strcmp(c, "relread") && argc == 4) {  // DIR NAME: chdir, then a relative open
     if (chdir(argv[2])) return 2;
     int fd = open(argv[3], O_RDONLY);

@@ -370,6 +370,17 @@ static void run_probe(void) {
 			      "LSM program loads and attaches");
 	}
 	free(lsm);
+	{
+		/* bpf_rdonly_cast came with 6.2: the watched-file walk uses it from there on. */
+		struct utsname u;
+		int major = 0, minor = 0;
+		uname(&u);
+		sscanf(u.release, "%d.%d", &major, &minor);
+		int want_cast = major > 6 || (major == 6 && minor >= 2);
+		int has_cast = strstr(j, "\"rdonly_cast\":{\"detail\":\"loads\",\"ok\":true}") != NULL;
+		check("probe", "rdonly_cast", has_cast == want_cast, "kernel %s: bpf_rdonly_cast %s, expected %s", u.release,
+		      has_cast ? "used" : "not used", want_cast ? "used" : "not used");
+	}
 
 	/* Rebuild "hook=variant, ..." from the plan's hooks array. */
 	probe_plan[0] = 0;
@@ -558,6 +569,23 @@ static void files(const char *scenario, const char *const *extra) {
 	chmod(secret, 0644);
 	unlink(link);
 	if (symlink(secret, link)) check(scenario, "setup", 0, "symlink: %s", strerror(errno));
+	/* Six levels below the watched directory (matched in the kernel, bpf_rdonly_cast walk on
+	 * 6.2+), and the watched directory through a symlinked one (resolved by the agent). */
+	char deep[400], dlink[340], via_dlink[400];
+	snprintf(deep, sizeof(deep), "%s/a", dir);
+	mkdir(deep, 0755);
+	for (const char *c = "bcde"; *c; c++) {
+		size_t l = strlen(deep);
+		snprintf(deep + l, sizeof(deep) - l, "/%c", *c);
+		mkdir(deep, 0755);
+	}
+	strncat(deep, "/deep", sizeof(deep) - strlen(deep) - 1);
+	fd = open(deep, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd >= 0) close(fd);
+	snprintf(dlink, sizeof(dlink), "%s/dlink-%s", workdir, scenario);
+	snprintf(via_dlink, sizeof(via_dlink), "%s/secret", dlink);
+	unlink(dlink);
+	if (symlink(dir, dlink)) check(scenario, "setup", 0, "symlink: %s", strerror(errno));
 	args[i++] = "--chain-state";
 	args[i++] = "none";
 	args[i++] = "--events";
@@ -571,6 +599,9 @@ static void files(const char *scenario, const char *const *extra) {
 	fd = open(link, O_RDONLY);
 	if (fd >= 0) close(fd);
 	int cm = chmod(secret, 0600);
+	int fd_deep = open(deep, O_RDONLY);
+	if (fd_deep >= 0) close(fd_deep);
+	int cm_link = chmod(via_dlink, 0640);
 	usleep(300000);
 	char *ev_text = agent_stop(&a, scenario);
 	char pat[2][400];
@@ -585,6 +616,15 @@ static void files(const char *scenario, const char *const *extra) {
 				 "\"old_source\":\"agent\"", NULL};
 	c = count_lines(ev_text, n_chmod, NULL, 0);
 	check(scenario, "chmod_old_mode", cm == 0 && c == 1, "chmod %d; %d chmod event(s) 0644 -> 0600", cm, c);
+	char pat_deep[480];
+	snprintf(pat_deep, sizeof(pat_deep), "\"path\":\"%s\"", deep);
+	const char *n_deep[] = {"\"action\":\"open\"", pat_deep, "\"resolved\":true", NULL};
+	c = count_lines(ev_text, n_deep, NULL, 0);
+	check(scenario, "open_deep", fd_deep >= 0 && c == 1, "open %d; %d open event(s) of %s", fd_deep, c, deep);
+	const char *n_cand[] = {"\"action\":\"chmod\"", pat[0], "\"new_mode\":\"0640\"", "\"resolved_by\":\"agent\"", NULL};
+	c = count_lines(ev_text, n_cand, NULL, 0);
+	check(scenario, "chmod_via_symlinked_dir", cm_link == 0 && c == 1, "chmod %d; %d agent-resolved chmod event(s) of %s",
+	      cm_link, c, secret);
 	free(ev_text);
 }
 

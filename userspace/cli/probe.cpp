@@ -123,6 +123,10 @@ json collect_probe(const ProbeOptions &o) {
     lsm = probe_lsm(f.vmlinux_btf.get());
   }
   ProgProbe kprobes = probe_kprobes();
+  // An optimization, not a requirement: without it watched-file opens take the probe-read walk.
+  ProgProbe rdonly_cast{false, unprivileged};
+  if (privileged && f.btf) rdonly_cast = probe_rdonly_cast(f.vmlinux_btf.get());
+  feat["rdonly_cast"] = probe_json(rdonly_cast);
   feat["fentry"] = probe_json(fentry);
   feat["lsm_programs"] = probe_json(lsm);
   feat["kprobes"] = probe_json(kprobes);
@@ -207,7 +211,7 @@ std::string render_probe_text(const json &r) {
     tp += (tp.empty() ? "" : " ") + it.key() + "=" + yn(it.value());
   row("tp_btf types", tp);
   row("tracefs mounted", yn(f["tracefs_mounted"]));
-  for (const char *k : {"fentry", "lsm_programs", "kprobes"})
+  for (const char *k : {"fentry", "lsm_programs", "kprobes", "rdonly_cast"})
     row(k, yn(f[k]["ok"]) + "  " + f[k]["detail"].get<std::string>());
 
   const json &p = r["plan"];

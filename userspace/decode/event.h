@@ -55,6 +55,7 @@ struct FileFields {
   // fd-based calls; path-based ones get the agent's cache, enrich/file_attrs.h).
   enum class OldSource : uint8_t { None, Kernel, Agent };
   OldSource old_source = OldSource::None;
+  bool resolved_by_agent = false;  // a kernel candidate the agent resolved (enrich/file_candidates.h)
 };
 
 struct Event;

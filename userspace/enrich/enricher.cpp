@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "enrich/cache_stats.h"
+#include "ktrail/abi/events.h"
 
 namespace ktrail {
 
@@ -15,6 +16,7 @@ void Enricher::configure(const EnrichOptions &o) {
   sc.exe_names = o.ssh_exe_names;
   sessions_.set_config(sc);
   if (o.out_file && !o.watch_entries.empty()) file_attrs_.seed(o.watch_entries);
+  file_candidates_.configure(o.watch_entries, proc_root_);
 }
 
 void Enricher::tick(uint64_t now_boot_ns, std::vector<Event> &out) {
@@ -116,6 +118,11 @@ void Enricher::enrich(Event &e) {
       break;
     case EventKind::File:
       e.suppress |= !opts_.out_file;
+      // Unmatched in the kernel: reported only if the agent resolves it to a watched path.
+      if ((e.file.flags & KTRAIL_FILE_CANDIDATE) && !file_candidates_.resolve(e)) {
+        e.suppress = true;
+        break;
+      }
       if (e.file.watch < opts_.watch_entries.size()) e.file.watch_entry = opts_.watch_entries[e.file.watch];
       file_attrs_.apply(e.file, e.ret);
       break;

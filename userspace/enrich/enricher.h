@@ -2,6 +2,7 @@
 #pragma once
 #include "decode/event.h"
 #include "enrich/file_attrs.h"
+#include "enrich/file_candidates.h"
 #include "enrich/host.h"
 #include "enrich/identity.h"
 #include "enrich/proc_table.h"
@@ -60,6 +61,7 @@ class Enricher {
   std::unique_ptr<IdentityEnricher> identity_;
   uint64_t last_reap_ns_ = 0;
   FileAttrCache file_attrs_;
+  FileCandidateResolver file_candidates_;
 };
 
 // Resolves the exec'ed file: absolute as is, relative against cwd.

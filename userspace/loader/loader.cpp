@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "ktrail/abi/events.h"  // before the skeleton: its .rodata uses struct ktrail_watch
 #include "ktrail.skel.h"
+#include "loader/prog_probe.h"
 #include "loader/ssh_probes.h"
 
 namespace ktrail {
@@ -346,14 +347,24 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
       if (stat("/", &st) == 0) rows[0].ino = st.st_ino;
       rows[0].flags = KTRAIL_REL_INSIDE;
     }
+    // INSIDE rows first: above the opened file's directory the kernel scans only those.
+    auto inside_end = std::stable_partition(rows.begin(), rows.end(),
+                                            [](const ktrail_watch_rel &r) { return r.flags & KTRAIL_REL_INSIDE; });
     for (size_t i = 0; i < rows.size(); i++)
       const_cast<ktrail_watch_rel &>(skel_->rodata->ktrail_rel[i]) = rows[i];
     skel_->rodata->ktrail_rel_n = static_cast<uint32_t>(rows.size());
+    skel_->rodata->ktrail_rel_inside_n = static_cast<uint32_t>(inside_end - rows.begin());
     skel_->rodata->ktrail_watch_missing = cfg.trace_file && watched_dir_missing(cfg.watches);
     struct stat ns;
     if (stat("/proc/self/ns/mnt", &ns) == 0) skel_->rodata->ktrail_agent_mntns = static_cast<uint32_t>(ns.st_ino);
     if (skel_->rodata->ktrail_watch_missing)
       KLOG_INFO("--watch: a watched directory does not exist yet; successful opens are matched by path string too");
+    if (cfg.trace_file) {
+      // 6.2+: the opened-file walk through bpf_rdonly_cast; older kernels keep the probe reads.
+      ProgProbe rc = probe_rdonly_cast(features_->vmlinux_btf.get());
+      skel_->rodata->ktrail_has_rdonly_cast = rc.ok;
+      KLOG_DEBUG("--watch: bpf_rdonly_cast %s", rc.ok ? "used" : rc.detail.c_str());
+    }
   }
   {
     uint32_t n = 0;

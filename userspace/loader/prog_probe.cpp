@@ -64,6 +64,33 @@ ProgProbe try_load_attach(const void *vmlinux_btf, bpf_prog_type type, bpf_attac
 
 }  // namespace
 
+ProgProbe probe_rdonly_cast(const void *vmlinux_btf) {
+  ProgProbe r;
+  auto *btf = static_cast<const struct btf *>(vmlinux_btf);
+  int fn = btf ? btf__find_by_name_kind(btf, "bpf_rdonly_cast", BTF_KIND_FUNC) : -1;
+  int file = btf ? btf__find_by_name_kind(btf, "file", BTF_KIND_STRUCT) : -1;
+  if (fn <= 0 || file <= 0) {
+    r.detail = "no bpf_rdonly_cast in the kernel BTF";
+    return r;
+  }
+  const struct bpf_insn insns[] = {
+      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_1, 0, 0, 0},
+      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_2, 0, 0, file},
+      {BPF_JMP | BPF_CALL, 0, BPF_PSEUDO_KFUNC_CALL, 0, fn},
+      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0},
+      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
+  };
+  int fd = bpf_prog_load(BPF_PROG_TYPE_TRACEPOINT, "ktrail_probe", "GPL", insns, 5, nullptr);
+  if (fd < 0) {
+    r.detail = errtext("load", errno);
+    return r;
+  }
+  close(fd);
+  r.ok = true;
+  r.detail = "loads";
+  return r;
+}
+
 ProgProbe probe_fentry(const void *vmlinux_btf) {
   static const char *const targets[] = {"do_exit", "do_group_exit", nullptr};
   return try_load_attach(vmlinux_btf, BPF_PROG_TYPE_TRACING, BPF_TRACE_FENTRY, targets);

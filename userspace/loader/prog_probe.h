@@ -18,6 +18,10 @@ ProgProbe probe_lsm(const void *vmlinux_btf);
 // kprobes: the kprobe PMU (perf_event_open type) exists only with CONFIG_KPROBES.
 ProgProbe probe_kprobes();
 
+// The kfunc bpf_rdonly_cast (6.2+) called from a tracepoint program: a four-instruction
+// program that casts NULL to struct file, loaded and closed.
+ProgProbe probe_rdonly_cast(const void *vmlinux_btf);
+
 // "lockdown,capability,yama,bpf" -> {"lockdown", "capability", "yama", "bpf"}.
 std::vector<std::string> parse_lsm_list(const std::string &contents);
 

@@ -12,6 +12,7 @@
 
 #include "decode/decode.h"
 #include "enrich/cache_stats.h"
+#include "enrich/file_candidates.h"
 #include "ktrail/abi/events.h"
 #include "sinks/format.h"
 
@@ -272,6 +273,14 @@ void AgentMetrics::collect(std::vector<Family> &out) const {
   }
   out.push_back(std::move(hits));
   out.push_back(std::move(misses));
+  Family cand = counter("ktrail_file_candidates_total",
+                        "File calls no watch entry matched in the kernel, resolved by the agent: reported (watched), "
+                        "unwatched (dropped), unresolved (caller's root gone or path not walkable; dropped).");
+  for (auto [name, c] : {std::pair<const char *, const std::atomic<uint64_t> *>{"reported", &g_file_candidates.reported},
+                         {"unwatched", &g_file_candidates.unwatched},
+                         {"unresolved", &g_file_candidates.unresolved}})
+    cand.samples.push_back({{{"result", name}}, static_cast<double>(c->load(std::memory_order_relaxed))});
+  out.push_back(std::move(cand));
 
   double cpu = 0, start = 0;
   uint64_t rss = 0;

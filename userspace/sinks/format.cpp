@@ -461,6 +461,7 @@ void write_file_ktrail(JsonWriter &w, const Event &e) {
   if (f.flags & KTRAIL_FILE_RELATIVE) w.field("relative", true);
   if (f.flags & KTRAIL_FILE_BY_FD) w.field("by_fd", true);
   if (f.flags & KTRAIL_FILE_RESOLVED) w.field("resolved", true);
+  if (f.resolved_by_agent) w.field("resolved_by", "agent");
   if (f.old_source != FileFields::OldSource::None)
     w.field("old_source", f.old_source == FileFields::OldSource::Kernel ? "kernel" : "agent");
   if (f.flags & KTRAIL_FILE_PATH_TRUNCATED) w.field("path_truncated", true);

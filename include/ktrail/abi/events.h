@@ -145,6 +145,9 @@ enum ktrail_file_flags {
 	KTRAIL_FILE_RELATIVE = 1 << 1,       /* the caller passed a relative path; path is resolved */
 	KTRAIL_FILE_BY_FD = 1 << 2,          /* fchmod/fchown/ftruncate/fsetxattr: path from the fd */
 	KTRAIL_FILE_RESOLVED = 1 << 3,       /* open: path of the opened file (symlinks, .. resolved) */
+	/* No entry matched the caller's path string, but the call may have reached a watched file
+	 * through a symlink (a denial, a change): the agent resolves the path and decides. */
+	KTRAIL_FILE_CANDIDATE = 1 << 4,
 };
 
 
