@@ -165,6 +165,10 @@ TEST(PlanSyscalls, PerSyscallTracepointsWithRawHooksForIa32Only) {
   EXPECT_TRUE(has(p.syscalls.enter, "setresuid"));
   EXPECT_TRUE(has(p.syscalls.exit, "setresuid"));
   EXPECT_TRUE(has(p.syscalls.enter, "fchmod"));  // the old mode is read before the call
+  // A failed exec is reported at exit from the registers; a successful one by sched_process_exec.
+  EXPECT_TRUE(has(p.syscalls.exit, "execve"));
+  EXPECT_FALSE(has(p.syscalls.enter, "execve"));
+  EXPECT_FALSE(has(p.syscalls.enter, "execveat"));
   // --events without ssh: sshd's write/accept are not hooked at all.
   EXPECT_FALSE(has(p.syscalls.exit, "write"));
   EXPECT_FALSE(has(p.syscalls.exit, "accept"));
@@ -180,6 +184,8 @@ TEST(PlanSyscalls, WithoutTaskPtRegsOpensAreTrackedFromEnter) {
   AttachPlan p = plan_attach(r, syscall_kernel({}, {}, true, /*task_pt_regs=*/false));
   EXPECT_TRUE(has(p.syscalls.enter, "openat"));
   EXPECT_TRUE(has(p.syscalls.exit, "openat"));
+  EXPECT_TRUE(has(p.syscalls.enter, "execve"));
+  EXPECT_TRUE(has(p.syscalls.exit, "execve"));
 }
 
 TEST(PlanSyscalls, SyscallsTheKernelLacksAreSkipped) {

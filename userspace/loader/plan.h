@@ -21,7 +21,9 @@ enum class SyscallClass { Cred, Exec, Ssh, File };
 struct SyscallHookDef {
   const char *name;  // syscalls/sys_enter_<name>; BPF programs tracepoint__syscalls__sys_*_<name>
   SyscallClass cls;
-  bool open;  // the open family: the exit reads the arguments from the registers if it can
+  // The exit reads the arguments from the registers where it can (task_pt_regs), so no enter
+  // program runs: the open family, and execve/execveat (only a failed exec is reported there).
+  bool exit_regs;
 };
 // The 64-bit syscalls ktrail traces (bpf/cred.bpf.c KTRAIL_SC has a program pair for each).
 inline constexpr SyscallHookDef kSyscallHooks[] = {
@@ -30,7 +32,7 @@ inline constexpr SyscallHookDef kSyscallHooks[] = {
     {"setresuid", SyscallClass::Cred, false},  {"setresgid", SyscallClass::Cred, false},
     {"setfsuid", SyscallClass::Cred, false},   {"setfsgid", SyscallClass::Cred, false},
     {"setgroups", SyscallClass::Cred, false},  {"capset", SyscallClass::Cred, false},
-    {"execve", SyscallClass::Exec, false},     {"execveat", SyscallClass::Exec, false},
+    {"execve", SyscallClass::Exec, true},      {"execveat", SyscallClass::Exec, true},
     {"accept", SyscallClass::Ssh, false},      {"accept4", SyscallClass::Ssh, false},
     {"write", SyscallClass::Ssh, false},       {"writev", SyscallClass::Ssh, false},
     {"sendto", SyscallClass::Ssh, false},      {"sendmsg", SyscallClass::Ssh, false},
