@@ -450,9 +450,27 @@ static __always_inline int ktrail_sc_exit(struct trace_event_raw_sys_exit *ctx, 
 {
 	long ret = ctx->ret;
 
-	if (kind >= KTRAIL_SYS_ACCEPT && kind < KTRAIL_SYS_OPEN &&
-	    !(ktrail_trace_ssh && ktrail_ssh_comm()))
-		return 0;
+	if (kind >= KTRAIL_SYS_ACCEPT && kind < KTRAIL_SYS_OPEN) {
+		/* sshd's accept/write family: every write on the host runs this program, so no enter
+		 * program runs too where the registers can be read here (plan_attach: exit_regs);
+		 * the arguments are still in them, and nothing else is needed from before the call. */
+		struct ktrail_pending p = {};
+		struct pt_regs *regs;
+
+		if (!(ktrail_trace_ssh && ktrail_ssh_comm()))
+			return 0;
+		if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs)) {
+			if (ktrail_is_agent() || !ktrail_ssh_privileged(ktrail_current()))
+				return 0;
+			regs = ktrail_current_user_regs();
+			if (regs) {
+				ktrail_regs_args(regs, false, p.args);
+				p.syscall = kind;
+				ktrail_ssh_exit(ctx, &p, ret);
+				return 0;
+			}
+		}
+	}
 	if (kind == KTRAIL_SYS_EXECVE || kind == KTRAIL_SYS_EXECVEAT) {
 		/* Where the registers can be read here, no enter program runs for execs (plan_attach:
 		 * task_pt_regs): a successful exec is sched_process_exec's record, and it has replaced

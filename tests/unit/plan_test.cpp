@@ -174,8 +174,14 @@ TEST(PlanSyscalls, PerSyscallTracepointsWithRawHooksForIa32Only) {
   EXPECT_FALSE(has(p.syscalls.exit, "accept"));
   r.trace_ssh = true;
   p = plan_attach(r, syscall_kernel());
-  EXPECT_TRUE(has(p.syscalls.enter, "write"));
+  // Every write on the host runs sys_exit_write; with task_pt_regs it is the only program.
+  EXPECT_FALSE(has(p.syscalls.enter, "write"));
+  EXPECT_TRUE(has(p.syscalls.exit, "write"));
+  EXPECT_FALSE(has(p.syscalls.enter, "accept4"));
   EXPECT_TRUE(has(p.syscalls.exit, "accept4"));
+  p = plan_attach(r, syscall_kernel({}, {}, true, /*task_pt_regs=*/false));
+  EXPECT_TRUE(has(p.syscalls.enter, "write"));
+  EXPECT_TRUE(has(p.syscalls.exit, "sendmsg"));
 }
 
 TEST(PlanSyscalls, WithoutTaskPtRegsOpensAreTrackedFromEnter) {
