@@ -4,10 +4,12 @@
 # the end-to-end checks inside each VM, and prints a results table. Exits non-zero on any
 # failure, including a VM that never reports.
 #
-#   scripts/kernel-matrix.sh [--kernels "5.10 6.1 6.12"] [--jobs N] [--out DIR] [--cache DIR]
-#                            [--host] [--keep]
+#   scripts/kernel-matrix.sh [--kernels "5.10 6.1 6.12 6.12-noia32"] [--jobs N] [--out DIR]
+#                            [--cache DIR] [--host] [--keep]
 #
-#   --kernels  which Debian kernel series to boot (default all three)
+#   --kernels  which Debian kernel series to boot (default all; "6.12-noia32" boots 6.12 with
+#              ia32_emulation=0 and runs only the probe and the auto scenario: ktrail must see
+#              that int $0x80 faults and attach no raw ia32 hooks)
 #   --jobs     VMs booted at once (default 1; qemu TCG is CPU-bound, at most 2 here)
 #   --out      results, serial logs and the initramfs (default build/matrix)
 #   --cache    kernel package cache (default /var/cache/ktrail/kernels; CI keeps it warm)
@@ -19,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-kernels="5.10 6.1 6.12"
+kernels="5.10 6.1 6.12 6.12-noia32"
 jobs=1
 out=$root/build/matrix
 cache=${KTRAIL_KERNEL_CACHE:-/var/cache/ktrail/kernels}
@@ -70,16 +72,18 @@ printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
 echo 6b747261696c6d6174726978766d3031 >"$rootfs/etc/machine-id"
 # The VM kernels load fentry and LSM programs (the host cannot): the checker requires it.
-echo "--expect-prog-types --loss-execs ${KTRAIL_MATRIX_LOSS_EXECS:-2000}" >"$rootfs/etc/ktrail-vmcheck.args"
+echo "--expect-prog-types --expect-ia32 on --loss-execs ${KTRAIL_MATRIX_LOSS_EXECS:-2000}" >"$rootfs/etc/ktrail-vmcheck.args"
 (cd "$rootfs" && find . | LC_ALL=C sort | "$busybox" cpio -o -H newc 2>/dev/null) >"$out/initramfs.cpio"
 stat -c %s "$rootfs/bin/ktrail" | awk '{printf "kernel-matrix: static ktrail %.1f MB (stripped)\n", $1/1048576}'
 
 # ---- boot one kernel ----------------------------------------------------------------------------
 boot() {
-  local series=$1 vmlinuz log start rc
+  local series=$1 vmlinuz log start rc extra=""
   log=$out/serial-$series.log
   start=$(date +%s)
-  if ! vmlinuz=$(tests/matrix/fetch-kernel.sh "$series" "$cache" 2>"$out/fetch-$series.log"); then
+  # ia32_emulation= exists from 6.7 on ("x86: Make IA32_EMULATION boot time configurable").
+  [[ $series == *-noia32 ]] && extra=" ia32_emulation=0 ktrail_vmcheck=--only-ia32,--expect-ia32,off"
+  if ! vmlinuz=$(tests/matrix/fetch-kernel.sh "${series%-noia32}" "$cache" 2>"$out/fetch-$series.log"); then
     echo "$series|-|-|-|FAIL (kernel download: $(tail -1 "$out/fetch-$series.log"))|0" >"$out/result-$series.txt"
     return
   fi
@@ -87,7 +91,7 @@ boot() {
   rc=0
   timeout "${KTRAIL_MATRIX_VM_TIMEOUT:-600}" qemu-system-x86_64 -accel tcg -cpu max -m 1G -smp 1 \
     -nographic -no-reboot -kernel "$vmlinuz" -initrd "$out/initramfs.cpio" \
-    -append "console=ttyS0 panic=-1 quiet loglevel=3 lsm=lockdown,capability,yama,bpf" \
+    -append "console=ttyS0 panic=-1 quiet loglevel=3 lsm=lockdown,capability,yama,bpf$extra" \
     </dev/null >"$log" 2>&1 || rc=$?
   summarize "$series" "$log" "$rc" $(($(date +%s) - start)) "$(basename "$(dirname "$vmlinuz")")"
 }

@@ -51,8 +51,9 @@ if [[ ! -s $dir/vmlinuz ]]; then
   (cd "$tmp" && apt-get "${apt_private[@]}" -o APT::Sandbox::User=root download -qq "$pkg" >&2)
   dpkg-deb --fsys-tarfile "$tmp"/*.deb | tar -x -C "$tmp" --wildcards './boot/vmlinuz-*' './boot/config-*'
   mkdir -p "$dir"
-  mv "$tmp"/boot/vmlinuz-* "$dir/vmlinuz.part"
-  mv "$tmp"/boot/config-* "$dir/config"
-  mv "$dir/vmlinuz.part" "$dir/vmlinuz"
+  # Two boots of one series (6.12 and 6.12-noia32) may fetch at once: each renames its own
+  # copy into place, atomically (tmp is on the cache's filesystem).
+  mv -f "$tmp"/boot/config-* "$dir/config"
+  mv -f "$tmp"/boot/vmlinuz-* "$dir/vmlinuz"
 fi
 echo "$dir/vmlinuz"

@@ -47,6 +47,8 @@ static const char *helper_bin = "/bin/ktrail-e2e-helper";
 static const char *workdir = "/tmp/ktrail-vmcheck";
 static int expect_prog_types = 0; /* fentry + LSM programs must load (the VM kernels) */
 static int only_loss = -1;        /* -1: all scenarios */
+static int only_ia32 = 0;         /* probe and the auto scenario only (the ia32-off boot) */
+static const char *expect_ia32;   /* "on" | "off": whether this boot runs ia32 syscalls */
 static int loss_execs = 3000;
 static const char *btf_file;      /* --btf FILE for kernels without /sys/kernel/btf/vmlinux */
 static int have_ringbuf = 1;      /* from `ktrail probe`: false on kernels < 5.8 */
@@ -292,6 +294,22 @@ static void agent_variants(struct agent *a, char *buffer, size_t bn, char *hooks
 
 static char probe_plan[512];  /* "sched_process_exec=tp_btf, ..." as `run` prints it */
 static char probe_buffer[64]; /* "ringbuf" | "perfbuf" */
+static char probe_inactive[256]; /* " sys_enter sys_exit": hooks the plan leaves off */
+
+/* Whether this kernel runs an ia32 syscall from a 64-bit process: 0 yes, SIGSEGV when ia32
+ * emulation is built in but off at boot (ia32_emulation=0), -1 anything else. */
+static int int80_status(void) {
+	pid_t pid = fork();
+	if (pid == 0) {
+		long r;
+		__asm__ volatile("int $0x80" : "=a"(r) : "a"(20L) : "r8", "r9", "r10", "r11", "memory", "cc");
+		_exit(r == getpid() ? 0 : 1);
+	}
+	int st = 0;
+	waitpid(pid, &st, 0);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return 0;
+	return WIFSIGNALED(st) ? WTERMSIG(st) : -1;
+}
 
 /* The plan `ktrail probe --json` promises for the default options, as `run` would print it. */
 static void run_probe(void) {
@@ -355,6 +373,7 @@ static void run_probe(void) {
 
 	/* Rebuild "hook=variant, ..." from the plan's hooks array. */
 	probe_plan[0] = 0;
+	probe_inactive[0] = 0;
 	const char *p = strstr(j, "\"plan\":");
 	const char *h = p;
 	while (h && (h = strstr(h, "\"hook\":\"")) != NULL) {
@@ -364,10 +383,28 @@ static void run_probe(void) {
 		/* variant may be null (no string): then json_str finds the next hook's; guard. */
 		const char *vn = strstr(h, "\"variant\":");
 		const char *next = strstr(h + 8, "\"hook\":\"");
-		if (!vn || (next && vn > next) || !strncmp(vn + 10, "null", 4)) snprintf(variant, sizeof(variant), "inactive");
-		snprintf(probe_plan + strlen(probe_plan), sizeof(probe_plan) - strlen(probe_plan), "%s%s=%s",
-			 probe_plan[0] ? ", " : "", name, variant);
+		/* `run` lists the hooks it attached; an inactive one is only in the probe's plan. */
+		if (!vn || (next && vn > next) || !strncmp(vn + 10, "null", 4))
+			snprintf(probe_inactive + strlen(probe_inactive), sizeof(probe_inactive) - strlen(probe_inactive),
+				 " %s", name);
+		else
+			snprintf(probe_plan + strlen(probe_plan), sizeof(probe_plan) - strlen(probe_plan), "%s%s=%s",
+				 probe_plan[0] ? ", " : "", name, variant);
 		h += 8;
+	}
+	if (expect_ia32) {
+		/* ia32 on: the raw hooks guard int $0x80 next to the per-syscall tracepoints; off at
+		 * boot: the probe sees the fault and plans no raw hook at all. */
+		int on = !strcmp(expect_ia32, "on"), st = int80_status();
+		check("probe", "ia32_reality", on ? st == 0 : st == SIGSEGV, "int $0x80 from a 64-bit process: %s",
+		      st == 0 ? "runs" : st == SIGSEGV ? "SIGSEGV" : "other");
+		check("probe", "ia32_probe",
+		      strstr(j, on ? "\"ia32_syscalls\":true" : "\"ia32_syscalls\":false") &&
+			      strstr(j, on ? "\"ia32_off_at_boot\":false" : "\"ia32_off_at_boot\":true"),
+		      "probe reports ia32 %s", expect_ia32);
+		int raw = strstr(probe_plan, "sys_enter=") && strstr(probe_plan, "sys_exit=");
+		check("probe", "ia32_raw_hooks", on ? raw : !raw && strstr(probe_inactive, " sys_enter") != NULL,
+		      "plan %s; inactive:%s", probe_plan, probe_inactive);
 	}
 	char buf[16];
 	json_str(p ? p : "", "buffer", buf, sizeof(buf));
@@ -747,10 +784,13 @@ int main(int argc, char **argv) {
 		else if (!strcmp(argv[i], "--btf") && i + 1 < argc) btf_file = argv[++i];
 		else if (!strcmp(argv[i], "--expect-prog-types")) expect_prog_types = 1;
 		else if (!strcmp(argv[i], "--only-loss")) only_loss = 1;
+		else if (!strcmp(argv[i], "--only-ia32")) only_ia32 = 1;
+		else if (!strcmp(argv[i], "--expect-ia32") && i + 1 < argc) expect_ia32 = argv[++i];
 		else {
 			fprintf(stderr,
 				"usage: ktrail-vmcheck [--ktrail PATH] [--helper PATH] [--workdir DIR] [--btf FILE]\n"
-				"                      [--loss-execs N] [--expect-prog-types] [--only-loss]\n");
+				"                      [--loss-execs N] [--expect-prog-types] [--only-loss]\n"
+				"                      [--expect-ia32 on|off] [--only-ia32]\n");
 			return 2;
 		}
 	}
@@ -771,6 +811,12 @@ int main(int argc, char **argv) {
 	double t0 = now_s();
 
 	run_probe();
+	if (only_ia32) {
+		const char *a_auto[] = {NULL};
+		functional("auto", a_auto, (struct expect_variant){NULL, NULL});
+		printf(PREFIX "summary pass=%d fail=%d seconds=%.0f\n", passed, failed, now_s() - t0);
+		return failed ? 1 : 0;
+	}
 	missing_btf();
 	if (only_loss != 1) {
 		const char *a_auto[] = {NULL};

@@ -266,6 +266,20 @@ TEST(PlanSyscalls, Ia32OffIsAReportedGapAndNoRawHooks) {
   EXPECT_TRUE(hook(p, "sys_enter").wanted);
 }
 
+// ia32 emulation built in but off at boot (ia32_emulation=0, 6.7+): int $0x80 faults, so there
+// is nothing to guard and the plan says why the raw hooks stay away.
+TEST(PlanSyscalls, Ia32OffAtBootNeedsNoRawHooks) {
+  PlanKernel k = syscall_kernel({}, {}, /*ia32=*/false);
+  k.ia32_off_at_boot = true;
+  AttachPlan p = plan_attach(PlanRequest{}, k);
+  EXPECT_TRUE(p.syscalls.per_syscall);
+  EXPECT_TRUE(p.syscalls.ia32_gap.empty());
+  for (const char *raw : {"sys_enter", "sys_exit"}) {
+    EXPECT_FALSE(hook(p, raw).wanted) << raw;
+    EXPECT_NE(hook(p, raw).reason.find("ia32 emulation is off at boot"), std::string::npos) << hook(p, raw).reason;
+  }
+}
+
 TEST(ProbeParse, LsmList) {
   EXPECT_EQ(parse_lsm_list("lockdown,capability,landlock,bpf"),
             (std::vector<std::string>{"lockdown", "capability", "landlock", "bpf"}));

@@ -114,6 +114,7 @@ json collect_probe(const ProbeOptions &o) {
   feat["tp_btf"] = tp;
   feat["tracefs_mounted"] = is_mounted("/sys/kernel/tracing");
   feat["ia32_syscalls"] = f.ia32;
+  feat["ia32_off_at_boot"] = f.ia32_off_at_boot;
   feat["task_pt_regs"] = f.task_pt_regs;
   const char *unprivileged = "not probed: needs CAP_BPF + CAP_PERFMON or root";
   ProgProbe fentry{false, unprivileged}, lsm{false, unprivileged};

@@ -170,6 +170,7 @@ PlanKernel plan_kernel(const KernelFeatures &f) {
   k.has_syscall_tp = [&f](const std::string &name) { return f.has_syscall_tp(name); };
   k.has_syscall = [&f](const std::string &name) { return f.has_syscall(name); };
   k.ia32 = f.ia32;
+  k.ia32_off_at_boot = f.ia32_off_at_boot;
   k.task_pt_regs = f.task_pt_regs;
   k.perf_link = f.perf_link;
   return k;

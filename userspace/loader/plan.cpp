@@ -108,7 +108,9 @@ AttachPlan plan_attach(const PlanRequest &req, const PlanKernel &k) {
     if (!h.wanted) {
       h.reason = n == "syscalls" && syscalls ? p.syscalls.reason
                  : raw && syscalls ? (p.syscalls.ia32_gap.empty()
-                                          ? "the per-syscall tracepoints carry every syscall (no ia32 syscalls on this kernel)"
+                                          ? (k.ia32_off_at_boot
+                                                 ? "the per-syscall tracepoints carry every syscall (ia32 emulation is off at boot: int $0x80 faults)"
+                                                 : "the per-syscall tracepoints carry every syscall (no ia32 syscalls on this kernel)")
                                           : p.syscalls.ia32_gap)
                                    : "not needed by --events";
       p.hooks.push_back(h);

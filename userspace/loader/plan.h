@@ -72,7 +72,8 @@ struct PlanKernel {
   std::function<bool(const std::string &name)> has_syscall_tp;
   // The kernel implements the syscall (__x64_sys_<name> in its BTF).
   std::function<bool(const std::string &name)> has_syscall;
-  bool ia32 = false;          // ia32 syscalls exist (CONFIG_IA32_EMULATION)
+  bool ia32 = false;          // ia32 syscalls exist (CONFIG_IA32_EMULATION, not off at boot)
+  bool ia32_off_at_boot = false;
   bool task_pt_regs = false;  // bpf_task_pt_regs (5.15): an exit program can read the arguments
   bool perf_link = false;     // BPF_LINK_TYPE_PERF_EVENT (5.15): tracepoint links can be pinned
 };

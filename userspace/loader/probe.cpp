@@ -4,12 +4,15 @@
 #include <bpf/libbpf.h>
 #include <linux/capability.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -83,6 +86,28 @@ std::string ensure_mounted(const char *fstype, const char *target) {
   return "";
 }
 
+// Since 6.7 a kernel built with CONFIG_IA32_EMULATION can still refuse ia32 syscalls
+// (ia32_emulation=0 on the command line, or CONFIG_IA32_EMULATION_DEFAULT_DISABLED): the int
+// $0x80 gate is then not installed and the caller takes SIGSEGV. No BTF or sysfs file tells,
+// so a child tries it. Only that exact verdict drops the raw ia32 hooks; anything else (a
+// seccomp filter on the agent alone, a failed fork) keeps them, because guessing "off" wrongly
+// would let `int $0x80` pass unseen.
+bool ia32_disabled_at_boot() {
+  pid_t pid = fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    prctl(PR_SET_DUMPABLE, 0);  // no core dump for the expected fault, even to a pipe
+    signal(SIGSEGV, SIG_DFL);
+    long r;
+    __asm__ volatile("int $0x80" : "=a"(r) : "a"(20L) : "r8", "r9", "r10", "r11", "memory", "cc");  // ia32 getpid
+    _exit(r == getpid() ? 0 : 1);
+  }
+  int st = 0;
+  while (waitpid(pid, &st, 0) < 0)
+    if (errno != EINTR) return false;
+  return WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV;
+}
+
 KernelFeatures probe_kernel(const std::string &custom_btf) {
   KernelFeatures f;
   struct utsname u;
@@ -101,6 +126,11 @@ KernelFeatures probe_kernel(const std::string &custom_btf) {
   }
   f.ringbuf = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, nullptr) == 1;
   f.ia32 = btf_has_func(f.vmlinux_btf, "__ia32_sys_setuid");
+  // The running kernel decides, whichever BTF describes it (--btf).
+  if (f.ia32 && ia32_disabled_at_boot()) {
+    f.ia32 = false;
+    f.ia32_off_at_boot = true;
+  }
   f.task_pt_regs = btf_enum_has(f.vmlinux_btf, "bpf_func_id", "BPF_FUNC_task_pt_regs");
   f.perf_link = btf_enum_has(f.vmlinux_btf, "bpf_link_type", "BPF_LINK_TYPE_PERF_EVENT");
   return f;

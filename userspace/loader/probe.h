@@ -18,7 +18,10 @@ struct KernelFeatures {
   // predicted from the BTF (perf_syscall_enter and __x64_sys_<name>) when it is not yet.
   bool has_syscall_tp(const std::string &name) const;
   bool has_syscall(const std::string &name) const;  // __x64_sys_<name> in vmlinux BTF
-  bool ia32 = false;          // __ia32_sys_setuid in vmlinux BTF: CONFIG_IA32_EMULATION
+  // ia32 syscalls run here: CONFIG_IA32_EMULATION (__ia32_sys_setuid in vmlinux BTF) and not
+  // disabled at boot (ia32_off_at_boot).
+  bool ia32 = false;
+  bool ia32_off_at_boot = false;  // built in, but int $0x80 faults (ia32_emulation=0, 6.7+)
   bool task_pt_regs = false;  // BPF_FUNC_task_pt_regs in the kernel's enum bpf_func_id
   bool perf_link = false;     // BPF_LINK_TYPE_PERF_EVENT in the kernel's enum bpf_link_type
   std::string tracefs = "/sys/kernel/tracing";
@@ -34,6 +37,10 @@ std::string parse_lockdown(const std::string &contents);
 // Mounts a pseudo filesystem if nothing is mounted there yet. Returns "" or an error text.
 std::string ensure_mounted(const char *fstype, const char *target);
 bool is_mounted(const char *target);
+
+// True only when this kernel has ia32 emulation built in but switched off at boot (a child's
+// int $0x80 takes SIGSEGV).
+bool ia32_disabled_at_boot();
 
 // Capability checks: the names of missing capabilities for loading BPF.
 std::string missing_bpf_capabilities();
