@@ -1,6 +1,8 @@
 // Load generator for bench/open_overhead.sh: `openload open SECONDS` opens and closes a mix of
 // unwatched paths (3 absolute under /etc and /usr, 1 relative to /etc) in a loop;
-// `openload exec SECONDS` runs fork+exec of /bin/true. Prints operations per second.
+// `openload exec SECONDS` runs fork+exec of /bin/true; `openload write SECONDS` writes 64 bytes
+// to /dev/null in a loop (what tracing the write family for sshd costs every other process).
+// Prints operations per second.
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
@@ -28,6 +30,15 @@ int main(int argc, char **argv) {
         int fd = open(paths[k & 3], O_RDONLY | O_CLOEXEC);
         if (fd >= 0) close(fd);
       }
+      ops += 256;
+    }
+  } else if (!strcmp(argv[1], "write")) {
+    char buf[64] = {0};
+    int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return 1;
+    while (now() < end) {
+      for (int k = 0; k < 256; k++)
+        if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf)) return 1;
       ops += 256;
     }
   } else {

@@ -149,7 +149,9 @@ static __always_inline void ktrail_enter(__u32 kind, bool compat, const __u64 ar
 		ktrail_count(ktrail_syscall_hook(kind), true);
 }
 
-static __always_inline void ktrail_exit_exec(void *ctx, struct ktrail_pending *p, long ret)
+/* A failed execve/execveat: the caller's memory is intact, so its path is still readable. */
+static __always_inline void ktrail_exit_exec(void *ctx, __u32 kind, bool compat, const __u64 args[6],
+					     long ret)
 {
 	struct task_struct *task = ktrail_current();
 	struct ktrail_exec_failed *e = ktrail_scratch();
@@ -159,14 +161,14 @@ static __always_inline void ktrail_exit_exec(void *ctx, struct ktrail_pending *p
 	if (!e)
 		return;
 	e->ret = ret;
-	e->syscall = p->syscall;
-	if (p->syscall == KTRAIL_SYS_EXECVEAT) {
-		e->dirfd = (__s32)p->args[0];
-		path = (const char *)p->args[1];
-		e->at_flags = (__u32)p->args[4];
+	e->syscall = kind;
+	if (kind == KTRAIL_SYS_EXECVEAT) {
+		e->dirfd = (__s32)args[0];
+		path = (const char *)args[1];
+		e->at_flags = (__u32)args[4];
 	} else {
 		e->dirfd = -100; /* AT_FDCWD */
-		path = (const char *)p->args[0];
+		path = (const char *)args[0];
 		e->at_flags = 0;
 	}
 	KTRAIL_ZERO(e->filename, sizeof(e->filename));
@@ -174,7 +176,7 @@ static __always_inline void ktrail_exit_exec(void *ctx, struct ktrail_pending *p
 	n = bpf_probe_read_user_str(e->filename, sizeof(e->filename), path);
 	e->filename_len = n > 0 ? n - 1 : 0;
 	ktrail_fill_header(&e->hdr, task, KTRAIL_EV_EXEC_FAILED, sizeof(*e));
-	if (p->compat)
+	if (compat)
 		e->hdr.flags |= KTRAIL_F_COMPAT_SYSCALL;
 	ktrail_emit(ctx, e, sizeof(*e), KTRAIL_HOOK_EXEC_FAILED);
 }
@@ -236,7 +238,7 @@ static __always_inline void ktrail_exit(void *ctx, long ret)
 		ktrail_ssh_exit(ctx, p, ret);
 	} else if (p->syscall >= KTRAIL_SYS_EXECVE) {
 		if (ret < 0)
-			ktrail_exit_exec(ctx, p, ret);
+			ktrail_exit_exec(ctx, p->syscall, p->compat, p->args, ret);
 	} else {
 		ktrail_exit_cred(ctx, p, ret);
 	}
@@ -296,7 +298,7 @@ static __always_inline void ktrail_exit_as(void *ctx, long ret, __u32 kind)
 		ktrail_ssh_exit(ctx, p, ret);
 	else if (kind >= KTRAIL_SYS_EXECVE) {
 		if (ret < 0)
-			ktrail_exit_exec(ctx, p, ret);
+			ktrail_exit_exec(ctx, p->syscall, p->compat, p->args, ret);
 	} else
 		ktrail_exit_cred(ctx, p, ret);
 	bpf_map_delete_elem(&ktrail_pending_map, &tid);
@@ -448,9 +450,45 @@ static __always_inline int ktrail_sc_exit(struct trace_event_raw_sys_exit *ctx, 
 {
 	long ret = ctx->ret;
 
-	if (kind >= KTRAIL_SYS_ACCEPT && kind < KTRAIL_SYS_OPEN &&
-	    !(ktrail_trace_ssh && ktrail_ssh_comm()))
-		return 0;
+	if (kind >= KTRAIL_SYS_ACCEPT && kind < KTRAIL_SYS_OPEN) {
+		/* sshd's accept/write family: every write on the host runs this program, so no enter
+		 * program runs too where the registers can be read here (plan_attach: exit_regs);
+		 * the arguments are still in them, and nothing else is needed from before the call. */
+		struct ktrail_pending p = {};
+		struct pt_regs *regs;
+
+		if (!(ktrail_trace_ssh && ktrail_ssh_comm()))
+			return 0;
+		if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs)) {
+			if (ktrail_is_agent() || !ktrail_ssh_privileged(ktrail_current()))
+				return 0;
+			regs = ktrail_current_user_regs();
+			if (regs) {
+				ktrail_regs_args(regs, false, p.args);
+				p.syscall = kind;
+				ktrail_ssh_exit(ctx, &p, ret);
+				return 0;
+			}
+		}
+	}
+	if (kind == KTRAIL_SYS_EXECVE || kind == KTRAIL_SYS_EXECVEAT) {
+		/* Where the registers can be read here, no enter program runs for execs (plan_attach:
+		 * task_pt_regs): a successful exec is sched_process_exec's record, and it has replaced
+		 * the registers anyway; a failed one still has its arguments there. */
+		struct pt_regs *regs;
+		__u64 args[6];
+
+		if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_task_pt_regs)) {
+			if (ret >= 0 || !ktrail_trace_exec_failed || ktrail_is_agent())
+				return 0;
+			regs = ktrail_current_user_regs();
+			if (regs) {
+				ktrail_regs_args(regs, false, args);
+				ktrail_exit_exec(ctx, kind, false, args, ret);
+				return 0;
+			}
+		}
+	}
 	if (ktrail_is_open_kind(kind)) {
 		/* Opens are not tracked from enter to exit where the registers can be read here. */
 		struct pt_regs *regs;

@@ -165,13 +165,23 @@ TEST(PlanSyscalls, PerSyscallTracepointsWithRawHooksForIa32Only) {
   EXPECT_TRUE(has(p.syscalls.enter, "setresuid"));
   EXPECT_TRUE(has(p.syscalls.exit, "setresuid"));
   EXPECT_TRUE(has(p.syscalls.enter, "fchmod"));  // the old mode is read before the call
+  // A failed exec is reported at exit from the registers; a successful one by sched_process_exec.
+  EXPECT_TRUE(has(p.syscalls.exit, "execve"));
+  EXPECT_FALSE(has(p.syscalls.enter, "execve"));
+  EXPECT_FALSE(has(p.syscalls.enter, "execveat"));
   // --events without ssh: sshd's write/accept are not hooked at all.
   EXPECT_FALSE(has(p.syscalls.exit, "write"));
   EXPECT_FALSE(has(p.syscalls.exit, "accept"));
   r.trace_ssh = true;
   p = plan_attach(r, syscall_kernel());
-  EXPECT_TRUE(has(p.syscalls.enter, "write"));
+  // Every write on the host runs sys_exit_write; with task_pt_regs it is the only program.
+  EXPECT_FALSE(has(p.syscalls.enter, "write"));
+  EXPECT_TRUE(has(p.syscalls.exit, "write"));
+  EXPECT_FALSE(has(p.syscalls.enter, "accept4"));
   EXPECT_TRUE(has(p.syscalls.exit, "accept4"));
+  p = plan_attach(r, syscall_kernel({}, {}, true, /*task_pt_regs=*/false));
+  EXPECT_TRUE(has(p.syscalls.enter, "write"));
+  EXPECT_TRUE(has(p.syscalls.exit, "sendmsg"));
 }
 
 TEST(PlanSyscalls, WithoutTaskPtRegsOpensAreTrackedFromEnter) {
@@ -180,6 +190,8 @@ TEST(PlanSyscalls, WithoutTaskPtRegsOpensAreTrackedFromEnter) {
   AttachPlan p = plan_attach(r, syscall_kernel({}, {}, true, /*task_pt_regs=*/false));
   EXPECT_TRUE(has(p.syscalls.enter, "openat"));
   EXPECT_TRUE(has(p.syscalls.exit, "openat"));
+  EXPECT_TRUE(has(p.syscalls.enter, "execve"));
+  EXPECT_TRUE(has(p.syscalls.exit, "execve"));
 }
 
 TEST(PlanSyscalls, SyscallsTheKernelLacksAreSkipped) {

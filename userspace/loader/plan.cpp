@@ -38,7 +38,7 @@ SyscallPlan plan_syscalls(const PlanRequest &req, const PlanKernel &k) {
   for (const SyscallHookDef &d : kSyscallHooks) {
     if (!syscall_selected(req, d.cls)) continue;
     if (k.has_syscall_tp && k.has_syscall_tp(d.name)) {
-      if (!(d.open && k.task_pt_regs)) s.enter.push_back(d.name);
+      if (!(d.exit_regs && k.task_pt_regs)) s.enter.push_back(d.name);
       s.exit.push_back(d.name);
     } else if (k.has_syscall && k.has_syscall(d.name)) {
       gaps.push_back(d.name);

@@ -21,7 +21,10 @@ enum class SyscallClass { Cred, Exec, Ssh, File };
 struct SyscallHookDef {
   const char *name;  // syscalls/sys_enter_<name>; BPF programs tracepoint__syscalls__sys_*_<name>
   SyscallClass cls;
-  bool open;  // the open family: the exit reads the arguments from the registers if it can
+  // The exit reads the arguments from the registers where it can (task_pt_regs), so no enter
+  // program runs: the open family, execve/execveat (only a failed exec is reported there), and
+  // sshd's accept/write family (run for every write on the host: one program instead of two).
+  bool exit_regs;
 };
 // The 64-bit syscalls ktrail traces (bpf/cred.bpf.c KTRAIL_SC has a program pair for each).
 inline constexpr SyscallHookDef kSyscallHooks[] = {
@@ -30,10 +33,10 @@ inline constexpr SyscallHookDef kSyscallHooks[] = {
     {"setresuid", SyscallClass::Cred, false},  {"setresgid", SyscallClass::Cred, false},
     {"setfsuid", SyscallClass::Cred, false},   {"setfsgid", SyscallClass::Cred, false},
     {"setgroups", SyscallClass::Cred, false},  {"capset", SyscallClass::Cred, false},
-    {"execve", SyscallClass::Exec, false},     {"execveat", SyscallClass::Exec, false},
-    {"accept", SyscallClass::Ssh, false},      {"accept4", SyscallClass::Ssh, false},
-    {"write", SyscallClass::Ssh, false},       {"writev", SyscallClass::Ssh, false},
-    {"sendto", SyscallClass::Ssh, false},      {"sendmsg", SyscallClass::Ssh, false},
+    {"execve", SyscallClass::Exec, true},      {"execveat", SyscallClass::Exec, true},
+    {"accept", SyscallClass::Ssh, true},       {"accept4", SyscallClass::Ssh, true},
+    {"write", SyscallClass::Ssh, true},        {"writev", SyscallClass::Ssh, true},
+    {"sendto", SyscallClass::Ssh, true},       {"sendmsg", SyscallClass::Ssh, true},
     {"open", SyscallClass::File, true},        {"openat", SyscallClass::File, true},
     {"openat2", SyscallClass::File, true},     {"creat", SyscallClass::File, true},
     {"chmod", SyscallClass::File, false},      {"fchmod", SyscallClass::File, false},

@@ -1,23 +1,31 @@
 #!/usr/bin/env bash
-# What any syscall-tracepoint tracer must cost on an open-heavy loop, next to ktrail (issue 4's
-# open-heavy target is >= 0.97 of no tracer). Interleaved rounds, medians, ratios to no tracer:
+# What any syscall-tracepoint tracer must cost on a tight syscall loop, next to ktrail. LOAD open:
+# open+close of unwatched paths (issue 4's open-heavy target is >= 0.97 of no tracer); LOAD
+# write: 64-byte writes to /dev/null (every write on the host runs the program that picks
+# sshd's log lines out). Interleaved rounds, medians, ratios to no tracer:
 #   none        no tracer;
 #   slowpath    bpftrace on an unrelated per-syscall tracepoint (sys_enter_setuid): enabling any
 #               syscalls:* tracepoint sets SYSCALL_TRACEPOINT work on every task, so every open
 #               and close takes the syscall slow path; ktrail's cred/exec hooks need the same;
-#   empty-exit  bpftrace, an empty program on syscalls:sys_exit_openat: the cheapest program
-#               that sees every open's result, on the kernel's perf-event path for syscall
-#               tracepoints (the floor for any filter that runs per open on this kernel, which
-#               offers no fentry/LSM/kprobe; ENVIRONMENT.md);
+#   empty-exit  bpftrace, an empty program on syscalls:sys_exit_openat (sys_exit_write): the
+#               cheapest program that sees every call's result, on the kernel's perf-event path
+#               for syscall tracepoints (the floor for any filter that runs per call on this
+#               kernel, which offers no fentry/LSM/kprobe; ENVIRONMENT.md);
 #   ktrail      default events (no file class), --ia32 off;
-#   ktrail-file default events plus file, --ia32 off, and the same with the default --ia32 trace.
-# Usage: bench/open_floor.sh [ROUNDS] [SECONDS]   (root; KTRAIL_BIN=path picks the binary)
+#   open:  ktrail-file: default events plus file, --ia32 off, and ktrail-file-ia32 with the
+#          default --ia32 trace;
+#   write: ktrail-nossh: --events exec,exit,cred,capable (no write-family hooks), --ia32 off, and
+#          ktrail-ia32: default events and --ia32 trace.
+# Usage: bench/syscall_floor.sh [ROUNDS] [SECONDS] [open|write]   (root; KTRAIL_BIN=path picks
+#        the binary)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
 rounds=${1:-5}
 secs=${2:-3}
-[[ $(id -u) -eq 0 ]] || { echo "open_floor: run as root" >&2; exit 1; }
+load=${3:-open}
+[[ $load == open || $load == write ]] || { echo "syscall_floor: LOAD is open or write" >&2; exit 2; }
+[[ $(id -u) -eq 0 ]] || { echo "syscall_floor: run as root" >&2; exit 1; }
 command -v bpftrace >/dev/null || "$repo/scripts/install-deps.sh" bench
 bin=${KTRAIL_BIN:-$repo/build/ktrail}
 [[ -x $bin ]] || { cmake -S "$repo" -B "$repo/build" >/dev/null && make -C "$repo/build" -j2 ktrail >/dev/null; }
@@ -29,7 +37,7 @@ trap cleanup EXIT
 
 wait_for() {  # file pattern: the tracer has attached
   for _ in $(seq 1 300); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-  echo "open_floor: tracer did not start:" >&2; cat "$1" >&2; exit 1
+  echo "syscall_floor: tracer did not start:" >&2; cat "$1" >&2; exit 1
 }
 start_bpftrace() {
   bpftrace -e "$1" >"$out/tracer.log" 2>&1 &
@@ -44,17 +52,25 @@ start_ktrail() {
 }
 stop_tracer() { kill -INT "$tracer"; wait "$tracer" || true; tracer=""; }
 
-configs=(none slowpath empty-exit ktrail ktrail-file ktrail-file-ia32)
+if [[ $load == open ]]; then
+  configs=(none slowpath empty-exit ktrail ktrail-file ktrail-file-ia32)
+  exit_tp=sys_exit_openat
+else
+  configs=(none slowpath empty-exit ktrail ktrail-nossh ktrail-ia32)
+  exit_tp=sys_exit_write
+fi
 run_config() {
   case $1 in
     none) ;;
     slowpath) start_bpftrace 'tracepoint:syscalls:sys_enter_setuid { }' ;;
-    empty-exit) start_bpftrace 'tracepoint:syscalls:sys_exit_openat { }' ;;
+    empty-exit) start_bpftrace "tracepoint:syscalls:$exit_tp { }" ;;
     ktrail) start_ktrail --ia32 off ;;
     ktrail-file) start_ktrail --ia32 off --events exec,exit,cred,ssh,capable,file ;;
     ktrail-file-ia32) start_ktrail --events exec,exit,cred,ssh,capable,file ;;
+    ktrail-nossh) start_ktrail --ia32 off --events exec,exit,cred,capable ;;
+    ktrail-ia32) start_ktrail ;;
   esac
-  "$out/openload" open "$secs" >>"$out/$1"
+  "$out/openload" "$load" "$secs" >>"$out/$1"
   [[ $1 == none ]] || stop_tracer
 }
 
@@ -65,9 +81,9 @@ done
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 base=$(median <"$out/none")
-printf '%-18s %12s %7s  %s\n' config "opens/s" ratio "runs (opens/s)"
+printf '%-18s %12s %7s  %s\n' config "${load}s/s" ratio "runs (${load}s/s)"
 for c in "${configs[@]}"; do
   m=$(median <"$out/$c")
   printf '%-18s %12.0f %7.3f  %s\n' "$c" "$m" "$(echo "$m / $base" | bc -l)" "$(tr '\n' ' ' <"$out/$c")"
 done
-echo "rounds $rounds x ${secs}s, interleaved (order rotated per round); $(uname -r); $(nproc) vCPU; $(date -u +%FT%TZ); ktrail $("$bin" version 2>/dev/null | head -1)"
+echo "load $load; rounds $rounds x ${secs}s, interleaved (order rotated per round); $(uname -r); $(nproc) vCPU; $(date -u +%FT%TZ); ktrail $("$bin" version 2>/dev/null | head -1)"
