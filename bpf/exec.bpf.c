@@ -5,7 +5,7 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /*
- * Working directory, leaf first: the verifier cannot reverse a walk into one buffer cheaply,
+ * Working directory into e->data from base on, leaf first: the verifier cannot reverse a walk into one buffer cheaply,
  * so the agent reverses and joins the NUL-separated components. btf: task is a BTF pointer,
  * and the walk uses plain loads up to the first mount crossing; struct mount is reached by
  * container_of from its vfsmount, a negative offset the verifier refuses on a BTF pointer, so
@@ -13,7 +13,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * Per directory level that leaves one helper call (the name) instead of four.
  */
 static __always_inline void ktrail_read_cwd(struct task_struct *task, bool btf,
-					    struct ktrail_exec *e)
+					    struct ktrail_exec *e, __u32 base)
 {
 	struct fs_struct *fs = KTRAIL_RD(btf, task, fs);
 	struct dentry *dentry = KTRAIL_RD(btf, fs, pwd.dentry);
@@ -64,9 +64,10 @@ static __always_inline void ktrail_read_cwd(struct task_struct *task, bool btf,
 			e->flags |= KTRAIL_EXEC_CWD_UNREACHABLE;
 			goto done;
 		}
-		/* Reads past cwd[] land in args[], which is written afterwards; the map value
-		 * bounds the access for the verifier. */
-		n = bpf_probe_read_kernel_str(&e->cwd[off & (KTRAIL_PATH_MAX - 1)], 256, name);
+		/* base + off < KTRAIL_EXEC_PLACE: the mask only shows the verifier the bound. Reads
+		 * past the cwd land where args go, which are written afterwards. */
+		n = bpf_probe_read_kernel_str(&e->data[(base + off) & (KTRAIL_EXEC_PLACE - 1)], 256,
+					      name);
 		if (n <= 0)
 			goto done;
 		if (off + n > KTRAIL_PATH_MAX) {
@@ -84,15 +85,16 @@ done:
 /*
  * btf: task and bprm are the tp_btf arguments (BTF pointers, plain loads); otherwise task is
  * the current task as a scalar, bprm is NULL and tp_filename is the classic tracepoint's copy.
- * filename and tty are NUL-terminated by their string reads and cwd and args carry lengths, so
- * the buffers are not zeroed first: the tail of a record holds bytes of an earlier record from
- * this CPU, which the agent has had already and never reads.
+ * The record is packed (struct ktrail_exec) and only its used bytes go to the transport, so
+ * nothing is zeroed first.
  */
 static __always_inline int ktrail_handle_exec(void *ctx, struct task_struct *task, bool btf,
 					      struct linux_binprm *bprm, const char *tp_filename)
 {
 	struct ktrail_exec *e;
 	struct mm_struct *mm;
+	char *args;
+	__u32 off;
 	struct tty_struct *tty;
 	unsigned long arg_start, arg_end, len;
 	long n;
@@ -107,29 +109,31 @@ static __always_inline int ktrail_handle_exec(void *ctx, struct task_struct *tas
 	e->sid = KTRAIL_RD(btf, task, signal, pids[PIDTYPE_SID], numbers[0].nr);
 
 	if (btf) {
-		n = bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), bprm->filename);
+		n = bpf_probe_read_kernel_str(e->data, KTRAIL_PATH_MAX, bprm->filename);
 		e->argc = bprm->argc;
 		e->flags |= KTRAIL_EXEC_ARGC_KNOWN | KTRAIL_EXEC_SECUREEXEC_KNOWN;
 		if (BPF_CORE_READ_BITFIELD(bprm, secureexec))
 			e->flags |= KTRAIL_EXEC_SECUREEXEC;
 	} else {
-		n = bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), tp_filename);
+		n = bpf_probe_read_kernel_str(e->data, KTRAIL_PATH_MAX, tp_filename);
 		e->argc = 0;
 	}
 	if (n <= 0) {
-		n = 0;
-		e->filename[0] = 0;
+		n = 1;
+		e->data[0] = 0;
 	}
 	if (n >= KTRAIL_PATH_MAX)
 		e->flags |= KTRAIL_EXEC_FILENAME_TRUNCATED;
-	e->filename_len = n > 0 ? n - 1 : 0;
+	e->filename_len = n - 1;
 
 	e->tty[0] = 0;
 	tty = KTRAIL_RD(btf, task, signal, tty);
 	if (tty)
 		bpf_probe_read_kernel_str(e->tty, sizeof(e->tty), tty->name);
 
-	ktrail_read_cwd(task, btf, e);
+	ktrail_read_cwd(task, btf, e, n);
+	off = (n + e->cwd_len) & (KTRAIL_EXEC_PLACE - 1);
+	args = &e->data[off];
 
 	mm = KTRAIL_RD(btf, task, mm);
 	arg_start = KTRAIL_RD(btf, mm, arg_start);
@@ -143,16 +147,16 @@ static __always_inline int ktrail_handle_exec(void *ctx, struct task_struct *tas
 	asm volatile("%[len] &= 0x1fff" : [len] "+r"(len));
 	if (len > KTRAIL_ARGS_MAX)
 		len = KTRAIL_ARGS_MAX;
-	if (len && bpf_probe_read_user(e->args, len, (void *)arg_start) == 0) {
+	if (len && bpf_probe_read_user(args, len, (void *)arg_start) == 0) {
 		e->args_len = len;
 		if (e->flags & KTRAIL_EXEC_ARGS_TRUNCATED)
-			e->args[KTRAIL_ARGS_MAX - 1] = 0;
+			args[KTRAIL_ARGS_MAX - 1] = 0;
 	} else {
 		e->args_len = 0;
 	}
 
 	ktrail_fill_header_as(&e->hdr, task, btf, KTRAIL_EV_EXEC,
-			      offsetof(struct ktrail_exec, args) + e->args_len);
+			      offsetof(struct ktrail_exec, data) + off + e->args_len);
 	ktrail_emit(ctx, e, e->hdr.size, KTRAIL_HOOK_EXEC);
 	return 0;
 }
