@@ -199,13 +199,13 @@ static __always_inline int ktrail_handle_exit(void *ctx, struct task_struct *tas
 	/* One record per process, when its last thread goes. */
 	if (!ktrail_group_dead(task, btf))
 		return 0;
-	e = ktrail_scratch();
+	e = ktrail_record_begin(sizeof(*e), KTRAIL_HOOK_EXIT);
 	if (!e)
 		return 0;
 	e->exit_code = KTRAIL_RD(btf, task, exit_code);
 	e->_pad0 = 0;
 	ktrail_fill_header_as(&e->hdr, task, btf, KTRAIL_EV_EXIT, sizeof(*e));
-	ktrail_emit(ctx, e, sizeof(*e), KTRAIL_HOOK_EXIT);
+	ktrail_record_end(ctx, e, sizeof(*e), KTRAIL_HOOK_EXIT);
 	return 0;
 }
 
