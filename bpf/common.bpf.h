@@ -103,11 +103,15 @@ static __always_inline void ktrail_fill_header(struct ktrail_header *h, struct t
 	ktrail_fill_header_as(h, task, false, type, size);
 }
 
-static __always_inline void ktrail_fill_header_btf(struct ktrail_header *h,
-						   struct task_struct *task, __u32 type,
-						   __u32 size)
+/* The header of the current task: BTF loads through bpf_get_current_task_btf() (5.11, commit
+ * 3ca1032ab7ab), probe reads before. */
+static __always_inline void ktrail_fill_header_current(struct ktrail_header *h, __u32 type,
+						       __u32 size)
 {
-	ktrail_fill_header_as(h, task, true, type, size);
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf))
+		ktrail_fill_header_as(h, bpf_get_current_task_btf(), true, type, size);
+	else
+		ktrail_fill_header_as(h, ktrail_current(), false, type, size);
 }
 
 #endif
