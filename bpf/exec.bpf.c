@@ -5,12 +5,12 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /*
- * Working directory into e->data from base on, leaf first: the verifier cannot reverse a walk into one buffer cheaply,
- * so the agent reverses and joins the NUL-separated components. btf: task is a BTF pointer,
- * and the walk uses plain loads up to the first mount crossing; struct mount is reached by
- * container_of from its vfsmount, a negative offset the verifier refuses on a BTF pointer, so
- * from there on (rare: cwd below a mount point other than the task's root) it probe-reads.
- * Per directory level that leaves one helper call (the name) instead of four.
+ * Working directory into e->data from base on, leaf first: the verifier cannot reverse a walk
+ * into one buffer cheaply, so the agent reverses and joins the NUL-separated components.
+ * btf: task is a BTF pointer, and the walk uses plain loads up to the first mount crossing;
+ * struct mount is reached by container_of from its vfsmount, a negative offset the verifier
+ * refuses on a BTF pointer, so from there on (cwd below a mount point other than the task's
+ * root) it probe-reads. Per directory level that leaves one helper call (the name) of four.
  */
 static __always_inline void ktrail_read_cwd(struct task_struct *task, bool btf,
 					    struct ktrail_exec *e, __u32 base)
@@ -93,9 +93,9 @@ static __always_inline int ktrail_handle_exec(void *ctx, struct task_struct *tas
 {
 	struct ktrail_exec *e;
 	struct mm_struct *mm;
+	struct tty_struct *tty;
 	char *args;
 	__u32 off;
-	struct tty_struct *tty;
 	unsigned long arg_start, arg_end, len;
 	long n;
 
