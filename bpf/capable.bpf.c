@@ -55,16 +55,32 @@ static __always_inline bool ktrail_cap_memory_accounting(__s32 cap, __s32 nr, bo
 	       nr == 58 || nr == 59 || nr == 322 || nr == 435;
 }
 
-static __always_inline void ktrail_cap_exe(struct task_struct *task, __u64 *ino, __u32 *dev)
+static __always_inline void ktrail_cap_exe_as(struct task_struct *task, bool btf, __u64 *ino,
+					      __u32 *dev)
 {
-	struct file *exe = BPF_CORE_READ(task, mm, exe_file);
+	struct mm_struct *mm = KTRAIL_RD(btf, task, mm);
+	struct file *exe;
 
 	*ino = 0;
 	*dev = 0;
+	/* Kernel threads have no mm. */
+	if (!mm)
+		return;
+	exe = KTRAIL_RD(btf, mm, exe_file);
 	if (!exe)
 		return;
-	*ino = BPF_CORE_READ(exe, f_inode, i_ino);
-	*dev = BPF_CORE_READ(exe, f_inode, i_sb, s_dev);
+	*ino = KTRAIL_RD(btf, exe, f_inode, i_ino);
+	*dev = KTRAIL_RD(btf, exe, f_inode, i_sb, s_dev);
+}
+
+/* The current task's executable: plain loads through bpf_get_current_task_btf() (5.11, commit
+ * 3ca1032ab7ab) on every check that is counted, probe reads before. */
+static __always_inline void ktrail_cap_exe(__u64 *ino, __u32 *dev)
+{
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf))
+		ktrail_cap_exe_as(bpf_get_current_task_btf(), true, ino, dev);
+	else
+		ktrail_cap_exe_as(ktrail_current(), false, ino, dev);
 }
 
 /* audit: enum ktrail_cap_audit; hook: enum ktrail_cap_hook. */
@@ -79,10 +95,11 @@ static __always_inline int ktrail_cap_check(void *ctx, __s32 cap, __s32 ret, __u
 	long err;
 
 	ktrail_cap_count(KTRAIL_CAPC_CHECKS);
-	if (ktrail_is_agent())
-		return 0;
+	/* Most checks are granted and not wanted: they leave before any helper call. */
 	always = cap >= 0 && cap < 64 && ((ktrail_cap_always >> cap) & 1);
 	if (!always && ktrail_cap_policy < 2 && ret == 0)
+		return 0;
+	if (ktrail_is_agent())
 		return 0;
 	ktrail_cap_count(KTRAIL_CAPC_SELECTED);
 	task = ktrail_current();
@@ -90,7 +107,7 @@ static __always_inline int ktrail_cap_check(void *ctx, __s32 cap, __s32 ret, __u
 	if (!always) {
 		key.cgroup_id = bpf_get_current_cgroup_id();
 		key.tgid = ktrail_cap_by_process ? bpf_get_current_pid_tgid() >> 32 : 0;
-		ktrail_cap_exe(task, &key.exe_ino, &key.exe_dev);
+		ktrail_cap_exe(&key.exe_ino, &key.exe_dev);
 		key.cap = cap;
 		key.denied = ret != 0;
 		key.audit = audit;
@@ -116,7 +133,7 @@ static __always_inline int ktrail_cap_check(void *ctx, __s32 cap, __s32 ret, __u
 	nr = ktrail_current_syscall();
 	e->count = 1;
 	e->first_boot_ns = e->hdr.boot_ns;
-	ktrail_cap_exe(task, &e->exe_ino, &e->exe_dev);
+	ktrail_cap_exe(&e->exe_ino, &e->exe_dev);
 	e->cap = cap;
 	e->ret = ret;
 	e->syscall_nr = nr;

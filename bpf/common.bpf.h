@@ -45,81 +45,73 @@ static __always_inline void ktrail_read_cred_caps(struct task_struct *task, __u6
 	caps[2] = ktrail_read_caps(&cred->cap_inheritable);
 }
 
+/*
+ * The common record header for task (the current task). btf: task is a BTF pointer (tp_btf
+ * arguments), read with plain loads instead of ~28 bpf_probe_read_kernel calls; this halves the
+ * cost of an exec record. The classic tracepoint variants pass the scalar current task.
+ */
+static __always_inline void ktrail_fill_header_as(struct ktrail_header *h, struct task_struct *task,
+						  bool btf, __u32 type, __u32 size)
+{
+	struct task_struct *leader = KTRAIL_RD(btf, task, group_leader);
+	struct pid *tp = KTRAIL_RD(btf, leader, thread_pid);
+	unsigned int level = KTRAIL_RD(btf, tp, level);
+	const struct cred *cred = KTRAIL_RD(btf, task, cred);
+
+	h->boot_ns = bpf_ktime_get_boot_ns();
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	h->start_boot_ns = ktrail_task_start_boottime(leader, btf);
+	h->type = type;
+	h->size = size;
+	h->pid = KTRAIL_RD(btf, task, tgid);
+	h->tid = KTRAIL_RD(btf, task, pid);
+	h->ppid = KTRAIL_RD(btf, task, real_parent, tgid);
+	if (btf && level == 0) {
+		/* The initial pid namespace, the common case: plain loads. */
+		h->ns_pid = tp->numbers[0].nr;
+		h->pid_ns = tp->numbers[0].ns->ns.inum;
+	} else {
+		struct upid upid = {};
+
+		/* A variable index into a flexible array: one probe read keeps the verifier happy.
+		 * pid namespaces nest at most 32 deep (MAX_PID_NS_LEVEL). */
+		bpf_probe_read_kernel(&upid, sizeof(upid), &tp->numbers[level & 31]);
+		h->ns_pid = upid.nr;
+		h->pid_ns = BPF_CORE_READ(upid.ns, ns.inum);
+	}
+	h->mnt_ns = KTRAIL_RD(btf, task, nsproxy, mnt_ns, ns.inum);
+	h->loginuid = ktrail_task_loginuid(task, btf);
+	h->sessionid = ktrail_task_sessionid(task, btf);
+	h->creds.uid = KTRAIL_RD(btf, cred, uid.val);
+	h->creds.euid = KTRAIL_RD(btf, cred, euid.val);
+	h->creds.suid = KTRAIL_RD(btf, cred, suid.val);
+	h->creds.fsuid = KTRAIL_RD(btf, cred, fsuid.val);
+	h->creds.gid = KTRAIL_RD(btf, cred, gid.val);
+	h->creds.egid = KTRAIL_RD(btf, cred, egid.val);
+	h->creds.sgid = KTRAIL_RD(btf, cred, sgid.val);
+	h->creds.fsgid = KTRAIL_RD(btf, cred, fsgid.val);
+	h->flags = 0;
+	h->_pad0 = 0;
+	h->_pad1 = 0;
+	/* Every caller's task is current; the helper pads with NULs. */
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
 static __always_inline void ktrail_fill_header(struct ktrail_header *h, struct task_struct *task,
 					       __u32 type, __u32 size)
 {
-	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
-	struct pid *tp = BPF_CORE_READ(leader, thread_pid);
-	unsigned int level = BPF_CORE_READ(tp, level);
-	struct upid upid = {};
-
-	h->boot_ns = bpf_ktime_get_boot_ns();
-	h->cgroup_id = bpf_get_current_cgroup_id();
-	h->start_boot_ns = ktrail_task_start_boottime(leader);
-	h->type = type;
-	h->size = size;
-	h->pid = BPF_CORE_READ(task, tgid);
-	h->tid = BPF_CORE_READ(task, pid);
-	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	/* pid namespaces nest at most 32 deep (MAX_PID_NS_LEVEL). */
-	bpf_probe_read_kernel(&upid, sizeof(upid), &tp->numbers[level & 31]);
-	h->ns_pid = upid.nr;
-	h->pid_ns = BPF_CORE_READ(upid.ns, ns.inum);
-	h->mnt_ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
-	h->loginuid = ktrail_task_loginuid(task);
-	h->sessionid = ktrail_task_sessionid(task);
-	ktrail_read_creds(task, &h->creds);
-	h->flags = 0;
-	h->_pad0 = 0;
-	h->_pad1 = 0;
-	__builtin_memset(h->comm, 0, sizeof(h->comm));
-	bpf_probe_read_kernel_str(h->comm, sizeof(h->comm), task->comm);
+	ktrail_fill_header_as(h, task, false, type, size);
 }
 
-/*
- * The same header from a BTF-typed task (tp_btf arguments): plain loads that the JIT guards
- * with an exception table, instead of ~28 bpf_probe_read_kernel calls. This halves the cost
- * of an exec record; the probe-read twin above serves the classic tracepoint variants, whose
- * task pointer is a scalar the verifier will not let us dereference.
- */
-static __always_inline void ktrail_fill_header_btf(struct ktrail_header *h,
-						   struct task_struct *task, __u32 type,
-						   __u32 size)
+/* The header of the current task: BTF loads through bpf_get_current_task_btf() (5.11, commit
+ * 3ca1032ab7ab), probe reads before. */
+static __always_inline void ktrail_fill_header_current(struct ktrail_header *h, __u32 type,
+						       __u32 size)
 {
-	struct task_struct *leader = task->group_leader;
-	struct pid *tp = leader->thread_pid;
-	unsigned int level = tp->level;
-	const struct cred *cred = task->cred;
-	struct upid upid = {};
-
-	h->boot_ns = bpf_ktime_get_boot_ns();
-	h->cgroup_id = bpf_get_current_cgroup_id();
-	h->start_boot_ns = ktrail_task_start_boottime(leader);
-	h->type = type;
-	h->size = size;
-	h->pid = task->tgid;
-	h->tid = task->pid;
-	h->ppid = task->real_parent->tgid;
-	/* Variable index into a flexible array: one probe read keeps the verifier happy. */
-	bpf_probe_read_kernel(&upid, sizeof(upid), &tp->numbers[level & 31]);
-	h->ns_pid = upid.nr;
-	h->pid_ns = BPF_CORE_READ(upid.ns, ns.inum);
-	h->mnt_ns = task->nsproxy->mnt_ns->ns.inum;
-	h->loginuid = ktrail_task_loginuid(task);
-	h->sessionid = ktrail_task_sessionid(task);
-	h->creds.uid = cred->uid.val;
-	h->creds.euid = cred->euid.val;
-	h->creds.suid = cred->suid.val;
-	h->creds.fsuid = cred->fsuid.val;
-	h->creds.gid = cred->gid.val;
-	h->creds.egid = cred->egid.val;
-	h->creds.sgid = cred->sgid.val;
-	h->creds.fsgid = cred->fsgid.val;
-	h->flags = 0;
-	h->_pad0 = 0;
-	h->_pad1 = 0;
-	__builtin_memset(h->comm, 0, sizeof(h->comm));
-	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf))
+		ktrail_fill_header_as(h, bpf_get_current_task_btf(), true, type, size);
+	else
+		ktrail_fill_header_as(h, ktrail_current(), false, type, size);
 }
 
 #endif

@@ -35,21 +35,52 @@ static __always_inline void *ktrail_scratch(void)
  * with BPF_RB_NO_WAKEUP and the agent is woken only once ktrail_wakeup_bytes are pending; it
  * also drains on a short timer, which bounds latency when the backlog stays small.
  */
+static __always_inline __u64 ktrail_wakeup_flags(__u64 size)
+{
+	if (bpf_ringbuf_query(&ktrail_rb, BPF_RB_AVAIL_DATA) + size >= ktrail_wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void ktrail_emit(void *ctx, void *rec, __u64 size, __u32 hook)
 {
 	long err;
 
 	if (size > sizeof(union ktrail_scratch))
 		size = sizeof(union ktrail_scratch);
-	if (ktrail_use_perf) {
+	if (ktrail_use_perf)
 		err = bpf_perf_event_output(ctx, &ktrail_perf, BPF_F_CURRENT_CPU, rec, size);
-	} else {
-		__u64 flags = BPF_RB_NO_WAKEUP;
-		if (bpf_ringbuf_query(&ktrail_rb, BPF_RB_AVAIL_DATA) + size >= ktrail_wakeup_bytes)
-			flags = BPF_RB_FORCE_WAKEUP;
-		err = bpf_ringbuf_output(&ktrail_rb, rec, size, flags);
-	}
+	else
+		err = bpf_ringbuf_output(&ktrail_rb, rec, size, ktrail_wakeup_flags(size));
 	ktrail_count(hook, err != 0);
+}
+
+/*
+ * A fixed-size record is built in place in the ring buffer (reserve, fill, submit) instead of
+ * in the scratch space and copied. With the perf buffer it is built in the scratch space and
+ * sent by ktrail_emit. NULL: the ring is full (counted as a drop) or there is no scratch
+ * space. size must be a constant; every non-NULL record must reach ktrail_record_end.
+ */
+static __always_inline void *ktrail_record_begin(__u64 size, __u32 hook)
+{
+	void *rec;
+
+	if (ktrail_use_perf)
+		return ktrail_scratch();
+	rec = bpf_ringbuf_reserve(&ktrail_rb, size, 0);
+	if (!rec)
+		ktrail_count(hook, true);
+	return rec;
+}
+
+static __always_inline void ktrail_record_end(void *ctx, void *rec, __u64 size, __u32 hook)
+{
+	if (ktrail_use_perf) {
+		ktrail_emit(ctx, rec, size, hook);
+		return;
+	}
+	bpf_ringbuf_submit(rec, ktrail_wakeup_flags(size));
+	ktrail_count(hook, false);
 }
 
 #endif

@@ -6,6 +6,16 @@
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
 
+/*
+ * One field read, through a chain of pointers: plain loads where src is a BTF pointer (a tp_btf
+ * argument, and what its fields lead to; the JIT guards each load with an exception table),
+ * CO-RE probe reads otherwise (the classic tracepoints' task is a scalar to the verifier). A
+ * probe read is a helper call, several times a plain load's cost. btf is a constant in every
+ * inlined copy, so each program carries one kind. ___arrow is libbpf's own `a->b->c` builder.
+ */
+#define KTRAIL_RD(btf, src, a, ...)                                                     \
+	((btf) ? ___arrow((src), a, ##__VA_ARGS__) : BPF_CORE_READ((src), a, ##__VA_ARGS__))
+
 /* kernel_cap_t was { __u32 cap[2]; } until 6.3 (commit f122a08b197d "capability: just use a
  * 64-bit value") and { u64 val; } since. Both are 8 little-endian bytes, cap[0] low. */
 static __always_inline __u64 ktrail_read_caps(const kernel_cap_t *caps)
@@ -20,25 +30,25 @@ struct task_struct___pre55 {
 	u64 real_start_time;
 };
 
-static __always_inline __u64 ktrail_task_start_boottime(struct task_struct *task)
+static __always_inline __u64 ktrail_task_start_boottime(struct task_struct *task, bool btf)
 {
 	if (bpf_core_field_exists(task->start_boottime))
-		return BPF_CORE_READ(task, start_boottime);
-	return BPF_CORE_READ((struct task_struct___pre55 *)task, real_start_time);
+		return KTRAIL_RD(btf, task, start_boottime);
+	return KTRAIL_RD(btf, (struct task_struct___pre55 *)task, real_start_time);
 }
 
 /* loginuid/sessionid exist only with CONFIG_AUDIT; report "unset" without it. */
-static __always_inline __u32 ktrail_task_loginuid(struct task_struct *task)
+static __always_inline __u32 ktrail_task_loginuid(struct task_struct *task, bool btf)
 {
 	if (bpf_core_field_exists(task->loginuid))
-		return BPF_CORE_READ(task, loginuid.val);
+		return KTRAIL_RD(btf, task, loginuid.val);
 	return (__u32)-1;
 }
 
-static __always_inline __u32 ktrail_task_sessionid(struct task_struct *task)
+static __always_inline __u32 ktrail_task_sessionid(struct task_struct *task, bool btf)
 {
 	if (bpf_core_field_exists(task->sessionid))
-		return BPF_CORE_READ(task, sessionid);
+		return KTRAIL_RD(btf, task, sessionid);
 	return (__u32)-1;
 }
 
@@ -81,9 +91,9 @@ static __always_inline struct pt_regs *ktrail_current_user_regs(void)
 
 /* sched_process_exit gained a `bool group_dead` argument in 6.16; only the task (arg 0) is
  * used, and whether the group is dead is read from signal->live on every kernel. */
-static __always_inline bool ktrail_group_dead(struct task_struct *task)
+static __always_inline bool ktrail_group_dead(struct task_struct *task, bool btf)
 {
-	return BPF_CORE_READ(task, signal, live.counter) == 0;
+	return KTRAIL_RD(btf, task, signal, live.counter) == 0;
 }
 
 /* skc_v6_daddr/skc_v6_rcv_saddr exist only with CONFIG_IPV6 (include/net/sock.h). */

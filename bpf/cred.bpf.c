@@ -149,12 +149,12 @@ static __always_inline void ktrail_enter(__u32 kind, bool compat, const __u64 ar
 		ktrail_count(ktrail_syscall_hook(kind), true);
 }
 
-/* A failed execve/execveat: the caller's memory is intact, so its path is still readable. */
+/* A failed execve/execveat: the caller's memory is intact, so its path is still readable.
+ * Frequent where launchers search PATH with execvp(), so it is built in place in the ring. */
 static __always_inline void ktrail_exit_exec(void *ctx, __u32 kind, bool compat, const __u64 args[6],
 					     long ret)
 {
-	struct task_struct *task = ktrail_current();
-	struct ktrail_exec_failed *e = ktrail_scratch();
+	struct ktrail_exec_failed *e = ktrail_record_begin(sizeof(*e), KTRAIL_HOOK_EXEC_FAILED);
 	const char *path;
 	long n;
 
@@ -171,14 +171,14 @@ static __always_inline void ktrail_exit_exec(void *ctx, __u32 kind, bool compat,
 		path = (const char *)args[0];
 		e->at_flags = 0;
 	}
-	KTRAIL_ZERO(e->filename, sizeof(e->filename));
-	/* By sys_exit the kernel's getname() has faulted the page in, unlike at sys_enter. */
+	/* By sys_exit the kernel's getname() has faulted the page in, unlike at sys_enter. The
+	 * read NUL-terminates (and zeroes the buffer when it faults): no zeroing first. */
 	n = bpf_probe_read_user_str(e->filename, sizeof(e->filename), path);
 	e->filename_len = n > 0 ? n - 1 : 0;
-	ktrail_fill_header(&e->hdr, task, KTRAIL_EV_EXEC_FAILED, sizeof(*e));
+	ktrail_fill_header_current(&e->hdr, KTRAIL_EV_EXEC_FAILED, sizeof(*e));
 	if (compat)
 		e->hdr.flags |= KTRAIL_F_COMPAT_SYSCALL;
-	ktrail_emit(ctx, e, sizeof(*e), KTRAIL_HOOK_EXEC_FAILED);
+	ktrail_record_end(ctx, e, sizeof(*e), KTRAIL_HOOK_EXEC_FAILED);
 }
 
 static __always_inline void ktrail_exit_cred(void *ctx, struct ktrail_pending *p, long ret)

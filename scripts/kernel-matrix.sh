@@ -72,7 +72,9 @@ printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
 echo 6b747261696c6d6174726978766d3031 >"$rootfs/etc/machine-id"
 # The VM kernels load fentry and LSM programs (the host cannot): the checker requires it.
-echo "--expect-prog-types --expect-ia32 on --loss-execs ${KTRAIL_MATRIX_LOSS_EXECS:-2000}" >"$rootfs/etc/ktrail-vmcheck.args"
+# The loss scenarios must overflow a 1 MiB buffer: an exec and its exit take ~400 bytes of it
+# (packed exec records), so 5000 execs need about twice the room there is.
+echo "--expect-prog-types --expect-ia32 on --loss-execs ${KTRAIL_MATRIX_LOSS_EXECS:-5000}" >"$rootfs/etc/ktrail-vmcheck.args"
 (cd "$rootfs" && find . | LC_ALL=C sort | "$busybox" cpio -o -H newc 2>/dev/null) >"$out/initramfs.cpio"
 stat -c %s "$rootfs/bin/ktrail" | awk '{printf "kernel-matrix: static ktrail %.1f MB (stripped)\n", $1/1048576}'
 

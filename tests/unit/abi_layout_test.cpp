@@ -65,7 +65,7 @@ std::vector<Layout> host_layouts() {
        sizeof(ktrail_exec),
        {F(ktrail_exec, hdr), F(ktrail_exec, flags), F(ktrail_exec, argc), F(ktrail_exec, args_len),
         F(ktrail_exec, cwd_len), F(ktrail_exec, filename_len), F(ktrail_exec, sid),
-        F(ktrail_exec, tty), F(ktrail_exec, filename), F(ktrail_exec, cwd), F(ktrail_exec, args)}},
+        F(ktrail_exec, tty), F(ktrail_exec, data)}},
       {"ktrail_exec_failed",
        sizeof(ktrail_exec_failed),
        {F(ktrail_exec_failed, hdr), F(ktrail_exec_failed, ret), F(ktrail_exec_failed, dirfd),
@@ -206,7 +206,10 @@ TEST(AbiConstants, PowersOfTwoTheVerifierRelies) {
   // The BPF code bounds copies with `& (N - 1)`.
   EXPECT_EQ(KTRAIL_PATH_MAX & (KTRAIL_PATH_MAX - 1), 0);
   EXPECT_EQ(KTRAIL_ARGS_MAX & (KTRAIL_ARGS_MAX - 1), 0);
-  EXPECT_EQ(offsetof(ktrail_exec, args) + KTRAIL_ARGS_MAX, sizeof(ktrail_exec));
+  EXPECT_EQ(KTRAIL_EXEC_PLACE & (KTRAIL_EXEC_PLACE - 1), 0);
+  // The filename (with its NUL) and cwd end before the masked offset where args go.
+  EXPECT_LE(KTRAIL_PATH_MAX + KTRAIL_PATH_MAX, KTRAIL_EXEC_PLACE);
+  EXPECT_EQ(offsetof(ktrail_exec, data) + KTRAIL_EXEC_PLACE + KTRAIL_ARGS_MAX, sizeof(ktrail_exec));
   EXPECT_EQ(offsetof(ktrail_header, boot_ns), 0u);
   EXPECT_EQ(offsetof(ktrail_exec, hdr), 0u);
   EXPECT_EQ(offsetof(ktrail_exec_failed, hdr), 0u);

@@ -313,14 +313,14 @@ TEST(Decode, RejectsExecLengthsOutOfRange) {
   }
   {  // filename_len out of range
     auto rec = exec_record("/bin/ls", "", "ls\0"s);
-    reinterpret_cast<ktrail_exec *>(rec.data())->filename_len = KTRAIL_PATH_MAX + 1;
+    reinterpret_cast<ktrail_exec *>(rec.data())->filename_len = KTRAIL_PATH_MAX;
     DecodeResult r = decode_record(rec.data(), rec.size(), e);
     EXPECT_FALSE(r.ok);
     EXPECT_FALSE(r.error.empty());
   }
   {  // header claims less than the fixed part of an exec record
     auto rec = exec_record("/bin/ls", "", "");
-    reinterpret_cast<ktrail_exec *>(rec.data())->hdr.size = offsetof(ktrail_exec, args) - 8;
+    reinterpret_cast<ktrail_exec *>(rec.data())->hdr.size = offsetof(ktrail_exec, data) - 8;
     DecodeResult r = decode_record(rec.data(), rec.size(), e);
     EXPECT_FALSE(r.ok);
     EXPECT_FALSE(r.error.empty());

@@ -35,12 +35,12 @@ inline std::vector<char> bytes_of(const void *p, size_t n) {
   return std::vector<char>(c, c + n);
 }
 
-// An exec record of exactly offsetof(args) + args.size() bytes, as submitted.
+// An exec record as submitted: the fixed part, then filename, NUL, cwd and args packed.
 inline std::vector<char> exec_record(const std::string &filename, const std::string &cwd_leaf_first,
                                      const std::string &args, __u32 flags = 0, __u32 argc = 0) {
   auto x = std::make_unique<ktrail_exec>();
   std::memset(x.get(), 0, sizeof(*x));
-  const size_t size = offsetof(ktrail_exec, args) + args.size();
+  const size_t size = offsetof(ktrail_exec, data) + filename.size() + 1 + cwd_leaf_first.size() + args.size();
   fill_header(x->hdr, KTRAIL_EV_EXEC, static_cast<__u32>(size));
   x->flags = flags;
   x->argc = argc;
@@ -48,9 +48,12 @@ inline std::vector<char> exec_record(const std::string &filename, const std::str
   x->cwd_len = static_cast<__u32>(cwd_leaf_first.size());
   x->filename_len = static_cast<__u32>(filename.size());
   std::memcpy(x->tty, "pts/3", 6);
-  std::memcpy(x->filename, filename.data(), filename.size());
-  std::memcpy(x->cwd, cwd_leaf_first.data(), cwd_leaf_first.size());
-  std::memcpy(x->args, args.data(), args.size());
+  char *d = x->data;
+  std::memcpy(d, filename.data(), filename.size());
+  d += filename.size() + 1;
+  std::memcpy(d, cwd_leaf_first.data(), cwd_leaf_first.size());
+  d += cwd_leaf_first.size();
+  std::memcpy(d, args.data(), args.size());
   return bytes_of(x.get(), size);
 }
 

@@ -256,28 +256,30 @@ DecodeResult decode_record(const void *data, size_t size, Event &e) {
   const char *base = static_cast<const char *>(data);
   switch (h.type) {
     case KTRAIL_EV_EXEC: {
-      const size_t fixed = offsetof(ktrail_exec, args);
+      const size_t fixed = offsetof(ktrail_exec, data);
       if (h.size < fixed) {
         r.error = "exec record too short";
         return r;
       }
-      // The fixed part only: argv is read in place (bounded by h.size below), so its 4 KiB
-      // buffer is neither zeroed nor copied for every exec.
+      // The fixed part only: the packed strings after it are read in place (bounded by h.size).
       ktrail_exec x;
       std::memcpy(&x, base, fixed);
-      if (x.args_len > KTRAIL_ARGS_MAX || fixed + x.args_len > h.size ||
-          x.cwd_len > KTRAIL_PATH_MAX || x.filename_len > KTRAIL_PATH_MAX) {
+      if (x.args_len > KTRAIL_ARGS_MAX || x.cwd_len > KTRAIL_PATH_MAX ||
+          x.filename_len >= KTRAIL_PATH_MAX ||
+          fixed + x.filename_len + 1 + x.cwd_len + x.args_len > h.size) {
         r.error = "exec record lengths out of range";
         return r;
       }
+      const char *filename = base + fixed;
+      const char *cwd = filename + x.filename_len + 1;
       e.kind = EventKind::Exec;
       e.exec_flags = x.flags;
-      e.filename = std::string(x.filename, strnlen(x.filename, sizeof(x.filename)));
+      e.filename = std::string(filename, strnlen(filename, x.filename_len));
       e.tty = tty_display_name(bounded_str(x.tty, sizeof(x.tty)));
       e.sid = x.sid;
-      e.cwd = x.cwd_len ? join_cwd_components(x.cwd, x.cwd_len) : std::string();
+      e.cwd = x.cwd_len ? join_cwd_components(cwd, x.cwd_len) : std::string();
       if ((x.flags & KTRAIL_EXEC_CWD_UNREACHABLE) && !e.cwd.empty()) e.cwd = "(unreachable)" + e.cwd;
-      e.args = split_args(base + fixed, x.args_len);
+      e.args = split_args(cwd + x.cwd_len, x.args_len);
       e.argc = (x.flags & KTRAIL_EXEC_ARGC_KNOWN) ? x.argc : static_cast<uint32_t>(e.args.size());
       break;
     }

@@ -217,22 +217,32 @@ struct ktrail_header {
 	char comm[KTRAIL_COMM_LEN];
 };
 
-/* KTRAIL_EV_EXEC. args is variable length: size = offsetof(args) + args_len. */
+/* Bytes of ktrail_exec.data: the BPF code places cwd and args at offsets masked with
+ * KTRAIL_EXEC_PLACE - 1 (filename and cwd end before KTRAIL_EXEC_PLACE), so an access at the
+ * largest masked offset must still fit. */
+#define KTRAIL_EXEC_PLACE 2048
+#define KTRAIL_EXEC_DATA (KTRAIL_EXEC_PLACE + KTRAIL_ARGS_MAX)
+
+/*
+ * KTRAIL_EV_EXEC. data is variable length and packed: the filename (filename_len bytes and a
+ * NUL), then cwd (cwd_len bytes), then args (args_len bytes); size = offsetof(data) +
+ * filename_len + 1 + cwd_len + args_len. A record carries what the exec has, not three fixed
+ * buffers: the in-kernel copy into the transport costs per byte.
+ */
 struct ktrail_exec {
 	struct ktrail_header hdr;
 	__u32 flags;       /* enum ktrail_exec_flags */
 	__u32 argc;        /* true argc (bprm) when ARGC_KNOWN */
-	__u32 args_len;    /* bytes used in args: NUL-separated strings */
-	__u32 cwd_len;     /* bytes used in cwd */
-	__u32 filename_len;
+	__u32 args_len;    /* bytes of args: NUL-separated strings */
+	__u32 cwd_len;     /* bytes of cwd (at most KTRAIL_PATH_MAX): components, leaf first,
+			      each NUL-terminated; the agent joins them */
+	__u32 filename_len; /* bytes of filename (< KTRAIL_PATH_MAX), bprm->filename as the caller
+			       passed it */
 	/* Session id (global pid of the session leader); 0 when unknown. Saves the agent reading
 	 * /proc/PID/stat for every exec. */
 	__u32 sid;
 	char tty[KTRAIL_TTY_LEN]; /* tty->name: "pts3" (the agent writes pts/3), "" without one */
-	char filename[KTRAIL_PATH_MAX]; /* bprm->filename as the caller passed it */
-	/* Working directory components, leaf first, each NUL-terminated; the agent joins them. */
-	char cwd[KTRAIL_PATH_MAX];
-	char args[KTRAIL_ARGS_MAX];
+	char data[KTRAIL_EXEC_DATA];
 };
 
 /* KTRAIL_EV_EXEC_FAILED */
