@@ -114,4 +114,27 @@ bool append_json_string(std::string &out, std::string_view s) {
   return false;
 }
 
+void JsonWriter::string(std::string_view s) {
+  // Short plain ASCII (nearly every string) is copied into the buffer; anything else, or a
+  // long string, goes through append_json_string.
+  if (s.size() <= kSmall) {
+    room(s.size() + 2);
+    char *p = buf_ + n_;
+    *p++ = '"';
+    size_t i = 0;
+    for (; i < s.size(); i++) {
+      unsigned char c = static_cast<unsigned char>(s[i]);
+      if (c >= 0x80 || !kPlain.plain[c]) break;
+      p[i] = static_cast<char>(c);
+    }
+    if (i == s.size()) {
+      p[i] = '"';
+      n_ += s.size() + 2;
+      return;
+    }
+  }
+  flush();
+  invalid_ |= !append_json_string(out_, s);
+}
+
 }  // namespace ktrail
