@@ -142,8 +142,14 @@ Endpoint decode_sockaddr(const ktrail_sockaddr &a) {
 }
 
 std::string join_cwd_components(const char *buf, size_t len) {
-  // Leaf first in the record, root first out: walk the NUL-separated runs from the end.
   std::string out;
+  join_cwd_components(buf, len, out);
+  return out;
+}
+
+void join_cwd_components(const char *buf, size_t len, std::string &out) {
+  // Leaf first in the record, root first out: walk the NUL-separated runs from the end.
+  out.clear();
   out.reserve(len + 1);
   size_t end = len;
   while (end > 0) {
@@ -157,7 +163,7 @@ std::string join_cwd_components(const char *buf, size_t len) {
     if (start == 0) break;
     end = start - 1;
   }
-  return out.empty() ? "/" : out;
+  if (out.empty()) out = "/";
 }
 
 std::vector<std::string> split_args(const char *buf, size_t len) {
@@ -272,10 +278,11 @@ DecodeResult decode_record(const void *data, size_t size, Event &e) {
       }
       e.kind = EventKind::Exec;
       e.exec_flags = x.flags;
-      e.filename = std::string(x.filename, strnlen(x.filename, sizeof(x.filename)));
+      // assign(), not a temporary: the reused event's buffers take the bytes (pipeline.cpp).
+      e.filename.assign(x.filename, strnlen(x.filename, sizeof(x.filename)));
       e.tty = tty_display_name(bounded_str(x.tty, sizeof(x.tty)));
       e.sid = x.sid;
-      e.cwd = x.cwd_len ? join_cwd_components(x.cwd, x.cwd_len) : std::string();
+      if (x.cwd_len) join_cwd_components(x.cwd, x.cwd_len, e.cwd);
       if ((x.flags & KTRAIL_EXEC_CWD_UNREACHABLE) && !e.cwd.empty()) e.cwd = "(unreachable)" + e.cwd;
       e.args = split_args(base + fixed, x.args_len);
       e.argc = (x.flags & KTRAIL_EXEC_ARGC_KNOWN) ? x.argc : static_cast<uint32_t>(e.args.size());

@@ -30,6 +30,7 @@ bool decode_cgroup_record(const void *data, size_t size, CgroupRecord &out, Deco
 
 // Joins leaf-first NUL-separated components into "/a/b/c".
 std::string join_cwd_components(const char *buf, size_t len);
+void join_cwd_components(const char *buf, size_t len, std::string &out);  // into out, replacing it
 // Splits NUL-separated argv bytes.
 std::vector<std::string> split_args(const char *buf, size_t len);
 

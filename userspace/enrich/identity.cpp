@@ -36,13 +36,12 @@ std::string unified_path(const std::string &content) {
   return "";
 }
 
-LeaderInfo leader_of(uint32_t pid, const ProcInfo &p) {
-  LeaderInfo l;
+// Assigned member by member: the event's strings keep their buffers from record to record.
+void set_leader(LeaderInfo &l, uint32_t pid, const ProcInfo &p) {
   l.pid = pid;
   l.name = p.comm;
   l.executable = p.executable;
   l.start_boot_ns = p.start_boot_ns;
-  return l;
 }
 
 bool is_entry_service(const ProcInfo &p) {
@@ -59,8 +58,8 @@ void fill_leaders(Event &e, const ProcTable &procs) {
   if (!self) return;
   // Session leader: the process whose pid is the session id.
   if (self->sid) {
-    if (self->sid == pid) e.session_leader = leader_of(pid, *self);
-    else if (const ProcInfo *s = procs.find(self->sid)) e.session_leader = leader_of(self->sid, *s);
+    if (self->sid == pid) set_leader(e.session_leader, pid, *self);
+    else if (const ProcInfo *s = procs.find(self->sid)) set_leader(e.session_leader, self->sid, *s);
   }
   uint32_t cur = pid;
   const ProcInfo *p = self;
@@ -71,7 +70,7 @@ void fill_leaders(Event &e, const ProcTable &procs) {
     bool entry = ppid <= 1 || (pp && is_entry_service(*pp)) ||
                  (pp && p->pid_ns && pp->pid_ns && p->pid_ns != pp->pid_ns);
     if (entry) {
-      e.entry_leader = leader_of(cur, *p);
+      set_leader(e.entry_leader, cur, *p);
       return;
     }
     if (!pp) return;  // ancestry unknown past here: no guess

@@ -16,7 +16,11 @@ void Pipeline::on_record(const void *data, size_t size) {
     else stats_.decode_errors++;
     return;
   }
-  Event e;
+  // One Event for every record: decode resets it by move-assignment from a fresh one, which
+  // leaves its strings' heap buffers in place, so a record's paths and names are copied into
+  // memory the previous record already allocated. (Nothing handles a record from inside
+  // another's handling: only derived events are emitted there, and they are their own.)
+  Event &e = record_;
   DecodeResult r = decode_record(data, size, e);
   if (!r.ok) {
     // A record we cannot read is a loss like any other: counted and reported in-band.

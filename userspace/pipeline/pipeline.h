@@ -90,6 +90,7 @@ class Pipeline {
   std::string json_, table_;
   Schema schema_ = Schema::Ecs;
   DecodeResult last_internal_;  // reused: internal records are frequent at container start
+  Event record_;                // reused by on_record (see there)
 };
 
 }  // namespace ktrail
