@@ -243,6 +243,15 @@ bool decode_cgroup_record(const void *data, size_t size, CgroupRecord &out, Deco
   return true;
 }
 
+bool peek_exit(const void *data, size_t size, uint32_t &pid) {
+  if (size < sizeof(ktrail_exit)) return false;
+  ktrail_header h;
+  std::memcpy(&h, data, sizeof(h));
+  if (h.type != KTRAIL_EV_EXIT || h.size > size || h.size < sizeof(ktrail_exit)) return false;
+  pid = h.pid;
+  return true;
+}
+
 DecodeResult decode_record(const void *data, size_t size, Event &e) {
   DecodeResult r;
   if (size < sizeof(ktrail_header)) {

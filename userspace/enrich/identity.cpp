@@ -137,7 +137,7 @@ IdentityEnricher::Entry *IdentityEnricher::entry_for_cgroup(uint64_t id, uint32_
   if (it != by_cgroup_.end()) return &it->second;
   const std::string *path = cgroups_.find(id);
   std::string fresh;
-  if (!path && pid && !known_gone(cfg_.proc_root, pid)) {
+  if (!path && pid && !gone(pid)) {
     // Created before we attached and after the seed walk, or missed: ask the process.
     fresh = unified_path(read_all(cfg_.proc_root + "/" + std::to_string(pid) + "/cgroup"));
     if (!fresh.empty()) {
@@ -159,7 +159,7 @@ IdentityEnricher::Entry *IdentityEnricher::entry_for_pid(uint32_t pid, uint32_t 
   // its init into the container's cgroups before it execs): read again if it is still there.
   if (it != by_pid_.end() && !exec) return &it->second;
   std::string content;
-  if (!known_gone(cfg_.proc_root, pid))
+  if (!gone(pid))
     content = read_all(cfg_.proc_root + "/" + std::to_string(pid) + "/cgroup");
   if (content.empty()) {
     if (it != by_pid_.end()) return &it->second;
@@ -273,9 +273,23 @@ void IdentityEnricher::container_names(Event &e) {
   // loginuid is the host login that started it all: its name stays the host's.
 }
 
+void IdentityEnricher::exit_ahead(uint32_t pid) {
+  // Bounded in case exit records announced here never reach enrich (an emit that failed).
+  if (exiting_.size() >= kMaxEntries) exiting_.clear();
+  exiting_.insert(pid);
+}
+
+// Most of an exec storm's processes have exited by the time their exec record is read: the
+// drain usually holds their exit record too, which saves a kill(pid, 0) per exec.
+bool IdentityEnricher::gone(uint32_t pid) const {
+  return exiting_.count(pid) || known_gone(cfg_.proc_root, pid);
+}
+
 void IdentityEnricher::enrich(Event &e) {
   if (e.kind == EventKind::Lost) return;
   e.container = resolve(e.proc.cgroup_id, e.proc.pid, e.proc.ppid, e.kind == EventKind::Exec);
+  // Records after this one with the same pid are a new process's.
+  if (e.kind == EventKind::Exit) exiting_.erase(e.proc.pid);
   if (e.container) container_names(e);
   if (!cloud_checked_ && cloud_.done()) {
     cloud_info_ = cloud_.get();

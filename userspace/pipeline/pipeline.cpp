@@ -55,6 +55,11 @@ void Pipeline::on_record(const void *data, size_t size) {
   }
 }
 
+void Pipeline::look_ahead(const void *data, size_t size) {
+  uint32_t pid;
+  if (peek_exit(data, size, pid)) enricher_.exit_ahead(pid);
+}
+
 void Pipeline::emit_all(std::vector<Event> &events) {
   for (Event &d : events) emit(d);
   events.clear();
