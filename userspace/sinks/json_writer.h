@@ -9,6 +9,10 @@
 
 namespace ktrail {
 
+// The writer's small members are inlined at every call site: most keys are literals, so the
+// copy becomes a few moves of known size instead of a call and a memcpy of unknown length.
+#define KTRAIL_JSON_INLINE [[gnu::always_inline]] inline
+
 // Appends s as a JSON string. Valid UTF-8 is copied as is; each byte that is not part of a
 // valid UTF-8 sequence becomes the text "\\xHH" (a literal
 // backslash, 'x', two hex digits), and a literal backslash in such a string becomes "\\x5c",
@@ -29,11 +33,11 @@ class JsonWriter {
   ~JsonWriter() { flush(); }
   JsonWriter(const JsonWriter &) = delete;
   JsonWriter &operator=(const JsonWriter &) = delete;
-  JsonWriter &begin_object() { sep(); put('{'); first_ = true; depth_++; return *this; }
-  JsonWriter &end_object() { put('}'); first_ = false; closed(); return *this; }
-  JsonWriter &begin_array() { sep(); put('['); first_ = true; depth_++; return *this; }
-  JsonWriter &end_array() { put(']'); first_ = false; closed(); return *this; }
-  JsonWriter &key(std::string_view k) {
+  KTRAIL_JSON_INLINE JsonWriter &begin_object() { sep(); put('{'); first_ = true; depth_++; return *this; }
+  KTRAIL_JSON_INLINE JsonWriter &end_object() { put('}'); first_ = false; closed(); return *this; }
+  KTRAIL_JSON_INLINE JsonWriter &begin_array() { sep(); put('['); first_ = true; depth_++; return *this; }
+  KTRAIL_JSON_INLINE JsonWriter &end_array() { put(']'); first_ = false; closed(); return *this; }
+  KTRAIL_JSON_INLINE JsonWriter &key(std::string_view k) {
     if (k.size() > kSmall) {
       sep();
       put('"');
@@ -61,8 +65,8 @@ class JsonWriter {
   }
   JsonWriter &value(std::string_view s) { sep(); string(s); first_ = false; return done(); }
   JsonWriter &value(const char *s) { return value(std::string_view(s)); }
-  JsonWriter &value(uint64_t v) { sep(); append_number(v); first_ = false; return done(); }
-  JsonWriter &value(int64_t v) { sep(); append_number(v); first_ = false; return done(); }
+  KTRAIL_JSON_INLINE JsonWriter &value(uint64_t v) { sep(); append_number(v); first_ = false; return done(); }
+  KTRAIL_JSON_INLINE JsonWriter &value(int64_t v) { sep(); append_number(v); first_ = false; return done(); }
   JsonWriter &value(uint32_t v) { return value(static_cast<uint64_t>(v)); }
   JsonWriter &value(int32_t v) { return value(static_cast<int64_t>(v)); }
   JsonWriter &value(bool b) { sep(); raw(b ? std::string_view("true") : std::string_view("false")); first_ = false; return done(); }
@@ -87,10 +91,10 @@ class JsonWriter {
     n_ = 0;
   }
   // Makes room for n more bytes (n <= kCap).
-  void room(size_t n) {
+  KTRAIL_JSON_INLINE void room(size_t n) {
     if (n_ + n > kCap) flush();
   }
-  void put(char c) {
+  KTRAIL_JSON_INLINE void put(char c) {
     room(1);
     buf_[n_++] = c;
   }
@@ -111,14 +115,14 @@ class JsonWriter {
     room(24);  // no allocation, unlike std::to_string
     n_ = static_cast<size_t>(std::to_chars(buf_ + n_, buf_ + kCap, v).ptr - buf_);
   }
-  void sep() {
+  KTRAIL_JSON_INLINE void sep() {
     if (!first_) put(',');
     first_ = false;
   }
-  void closed() {
+  KTRAIL_JSON_INLINE void closed() {
     if (--depth_ == 0) flush();
   }
-  JsonWriter &done() {
+  KTRAIL_JSON_INLINE JsonWriter &done() {
     if (depth_ == 0) flush();  // a bare top-level value is complete too
     return *this;
   }
