@@ -168,13 +168,18 @@ void join_cwd_components(const char *buf, size_t len, std::string &out) {
 
 std::vector<std::string> split_args(const char *buf, size_t len) {
   std::vector<std::string> out;
+  split_args(buf, len, out);
+  return out;
+}
+
+void split_args(const char *buf, size_t len, std::vector<std::string> &out) {
+  out.clear();
   size_t i = 0;
   while (i < len) {
     size_t n = strnlen(buf + i, len - i);
     out.emplace_back(buf + i, n);
     i += n + 1;
   }
-  return out;
 }
 
 const char *cred_syscall_name(uint32_t s) {
@@ -266,7 +271,11 @@ DecodeResult decode_record(const void *data, size_t size, Event &e) {
     r.error = "record size field " + std::to_string(h.size) + " exceeds " + std::to_string(size);
     return r;
   }
-  e = Event{};
+  // Copy-assigned from a default event rather than moved from a temporary: no event is built
+  // and destroyed per record, and a reused event (the pipeline's) keeps the heap buffers of its
+  // strings and vectors for this record's paths and arguments.
+  static const Event kFresh;
+  e = kFresh;
   decode_header(h, e);
   const char *base = static_cast<const char *>(data);
   switch (h.type) {
@@ -293,7 +302,7 @@ DecodeResult decode_record(const void *data, size_t size, Event &e) {
       e.sid = x.sid;
       if (x.cwd_len) join_cwd_components(x.cwd, x.cwd_len, e.cwd);
       if ((x.flags & KTRAIL_EXEC_CWD_UNREACHABLE) && !e.cwd.empty()) e.cwd = "(unreachable)" + e.cwd;
-      e.args = split_args(base + fixed, x.args_len);
+      split_args(base + fixed, x.args_len, e.args);
       e.argc = (x.flags & KTRAIL_EXEC_ARGC_KNOWN) ? x.argc : static_cast<uint32_t>(e.args.size());
       break;
     }

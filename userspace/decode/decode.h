@@ -37,6 +37,7 @@ std::string join_cwd_components(const char *buf, size_t len);
 void join_cwd_components(const char *buf, size_t len, std::string &out);  // into out, replacing it
 // Splits NUL-separated argv bytes.
 std::vector<std::string> split_args(const char *buf, size_t len);
+void split_args(const char *buf, size_t len, std::vector<std::string> &out);  // into out, replacing it
 
 const char *cred_syscall_name(uint32_t syscall);
 // "pts3" (tty->name) -> "pts/3"; other names unchanged.

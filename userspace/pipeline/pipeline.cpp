@@ -16,9 +16,9 @@ void Pipeline::on_record(const void *data, size_t size) {
     else stats_.decode_errors++;
     return;
   }
-  // One Event for every record: decode resets it by move-assignment from a fresh one, which
-  // leaves its strings' heap buffers in place, so a record's paths and names are copied into
-  // memory the previous record already allocated. (Nothing handles a record from inside
+  // One Event for every record: decode resets it by copy-assignment from a default one, which
+  // leaves its strings' and vectors' heap buffers in place, so a record's paths, names and
+  // arguments are copied into memory the previous record already allocated. (Nothing handles a record from inside
   // another's handling: only derived events are emitted there, and they are their own.)
   Event &e = record_;
   DecodeResult r = decode_record(data, size, e);
