@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "decode/decode.h"
+#include "sinks/format.h"
 #include "ktrail/abi/events.h"
 #include "test_records.h"
 
@@ -180,6 +181,72 @@ TEST(Decode, Exit) {
   EXPECT_EQ(e.kind, EventKind::Exit);
   expect_header_fields(e);
   EXPECT_EQ(e.exit_code, 0x300u);
+}
+
+// The pipeline decodes every record into the same Event: nothing of an earlier record, or of
+// what enrichment added to it, may survive into the next one.
+TEST(Decode, ReusedEventIsFullyReset) {
+  ktrail_exit x;
+  std::memset(&x, 0, sizeof(x));
+  fill_header(x.hdr, KTRAIL_EV_EXIT, sizeof(x));
+  x.exit_code = 3 << 8;
+  Event fresh;
+  ASSERT_TRUE(decode_record(&x, sizeof(x), fresh).ok);
+
+  Event reused;
+  auto exec = exec_record("/usr/bin/a-rather-long-executable-name", "leaf\0dir\0"s, "a\0bb\0"s);
+  ASSERT_TRUE(decode_record(exec.data(), exec.size(), reused).ok);
+  ktrail_cred c = test::cred_record(KTRAIL_SYS_SETGROUPS, 0);
+  c.ngroups = 2;
+  c.groups[0] = 5;
+  c.groups[1] = 6;
+  ASSERT_TRUE(decode_record(&c, sizeof(c), reused).ok);
+  ASSERT_EQ(reused.groups.size(), 2u);
+  // What enrichment and the pipeline add.
+  reused.executable = "/a/long/path/to/some/executable";
+  reused.user_name = "someone-with-a-long-name";
+  reused.args = {"x", "y"};
+  reused.cwd = "/somewhere/else/entirely";
+  reused.sequence = 99;
+  reused.suppress = true;
+  reused.ssh.user = "u";
+  reused.session.present = true;
+  reused.entry_leader.pid = 7;
+  reused.entry_leader.executable = "/sbin/init-with-a-long-path";
+  reused.container = std::make_shared<ContainerInfo>();
+  reused.alert = std::make_shared<AlertFields>();
+  reused.cap.cap = 21;
+  reused.file.path = "/etc/shadow";
+
+  ASSERT_TRUE(decode_record(&x, sizeof(x), reused).ok);
+  HostInfo host;
+  host.name = "h";
+  host.id = "i";
+  std::string want, got;
+  format_json(fresh, host, want);
+  format_json(reused, host, got);
+  EXPECT_EQ(got, want);
+  EXPECT_TRUE(reused.executable.empty() && reused.args.empty() && reused.cwd.empty() && reused.groups.empty());
+  EXPECT_FALSE(reused.suppress || reused.session.present || reused.container || reused.alert);
+  EXPECT_EQ(reused.entry_leader.pid, 0u);
+  EXPECT_EQ(reused.cap.cap, -1);
+  EXPECT_TRUE(reused.file.path.empty() && reused.ssh.user.empty());
+  EXPECT_EQ(reused.sequence, 0u);
+}
+
+// The transport's look-ahead: well-formed exit records only.
+TEST(Decode, PeekExit) {
+  ktrail_exit x;
+  std::memset(&x, 0, sizeof(x));
+  fill_header(x.hdr, KTRAIL_EV_EXIT, sizeof(x));
+  uint32_t pid = 0;
+  ASSERT_TRUE(peek_exit(&x, sizeof(x), pid));
+  EXPECT_EQ(pid, 4242u);
+  EXPECT_FALSE(peek_exit(&x, sizeof(x) - 1, pid)) << "short buffer";
+  x.hdr.size = sizeof(x) + 8;
+  EXPECT_FALSE(peek_exit(&x, sizeof(x), pid)) << "size field past the buffer";
+  auto exec = exec_record("/bin/true", "", "");
+  EXPECT_FALSE(peek_exit(exec.data(), exec.size(), pid)) << "not an exit";
 }
 
 TEST(Decode, CredSetresuid) {

@@ -534,5 +534,46 @@ TEST(JsonWriterTest, SeparatorsAndNesting) {
   EXPECT_TRUE(w.saw_invalid_utf8());
 }
 
+// The writer copies plain strings 8 bytes at a time: every byte that needs escaping or UTF-8
+// checking must be caught at every position of a word, and the result must equal the
+// byte-by-byte encoder's.
+TEST(JsonWriterTest, StringsMatchTheReferenceEncoderAtEveryPosition) {
+  const unsigned char specials[] = {0x00, 0x01, 0x1f, '"', '\\', 0x7f, 0x80, 0xc3, 0xff, 0x20, 0x7e};
+  for (size_t len : {1u, 7u, 8u, 9u, 16u, 23u, 40u, 128u, 129u, 300u}) {
+    for (size_t pos = 0; pos < len; pos++) {
+      for (unsigned char c : specials) {
+        std::string s(len, 'a');
+        s[pos] = static_cast<char>(c);
+        if (c == 0xc3 && pos + 1 < len) s[pos + 1] = static_cast<char>(0xa9);  // valid "é"
+        std::string want = "[";
+        bool valid = append_json_string(want, s);
+        want += "]";
+        std::string got;
+        JsonWriter w(got);
+        w.begin_array().value(std::string_view(s)).end_array();
+        ASSERT_EQ(got, want) << "len " << len << " pos " << pos << " byte " << int(c);
+        EXPECT_EQ(w.saw_invalid_utf8(), !valid);
+      }
+    }
+  }
+}
+
+// Records are longer than the writer's buffer: a long run of small pieces and long strings
+// between them come out whole and in order.
+TEST(JsonWriterTest, LongDocumentsComeOutInOrder) {
+  std::string got, want = "{";
+  JsonWriter w(got);
+  w.begin_object();
+  for (int i = 0; i < 500; i++) {
+    std::string k = "k" + std::to_string(i);
+    std::string v(static_cast<size_t>(i % 200), static_cast<char>('a' + i % 26));
+    w.field(k, v).field(k + "n", static_cast<uint64_t>(i));
+    want += (i ? "," : "") + std::string("\"") + k + "\":\"" + v + "\",\"" + k + "n\":" + std::to_string(i);
+  }
+  w.end_object();
+  want += "}";
+  EXPECT_EQ(got, want);
+}
+
 }  // namespace
 }  // namespace ktrail

@@ -100,6 +100,15 @@ TEST(Rfc3339, CachedSecondsMatchGmtime) {
   // int64 nanoseconds span the years 1677-2262: always four digits.
   EXPECT_EQ(format_rfc3339(INT64_MIN), reference(INT64_MIN));
   EXPECT_EQ(format_rfc3339(INT64_MAX), reference(INT64_MAX));
+  // The calendar is computed, not taken from gmtime_r: every day of the whole range (at a
+  // varying time of day, so hours, minutes and seconds move too), century and leap years,
+  // and both sides of the epoch.
+  const int64_t day = 86400000000000ll;
+  for (int64_t t = INT64_MIN + 1; t < INT64_MAX - day; t += day + 1000000001ll)
+    ASSERT_EQ(format_rfc3339(t), reference(t)) << t;
+  for (int64_t s : {-86401ll, -86400ll, -86399ll, -1ll, 0ll, 86399ll, 86400ll, 951868799ll, 951868800ll,
+                    4107542399ll, 4107542400ll, 4102444800ll})
+    EXPECT_EQ(format_rfc3339(s * 1000000000ll), reference(s * 1000000000ll)) << s;
 }
 
 TEST(ClockTest, BootToRealtimeIsNow) {

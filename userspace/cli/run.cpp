@@ -183,6 +183,7 @@ int run_command(const RunOptions &o) {
     KLOG_ERROR("%s", st.message.c_str());
     return st.code;
   }
+  loader.source()->set_look_ahead([&](const void *d, size_t n) { pipeline.look_ahead(d, n); });
   metrics::Registry registry;
   metrics::AgentMetrics agent_metrics(registry);
   // Stops serving before the loader and pipeline it reads from go away, on every return.

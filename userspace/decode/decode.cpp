@@ -142,8 +142,14 @@ Endpoint decode_sockaddr(const ktrail_sockaddr &a) {
 }
 
 std::string join_cwd_components(const char *buf, size_t len) {
-  // Leaf first in the record, root first out: walk the NUL-separated runs from the end.
   std::string out;
+  join_cwd_components(buf, len, out);
+  return out;
+}
+
+void join_cwd_components(const char *buf, size_t len, std::string &out) {
+  // Leaf first in the record, root first out: walk the NUL-separated runs from the end.
+  out.clear();
   out.reserve(len + 1);
   size_t end = len;
   while (end > 0) {
@@ -157,18 +163,23 @@ std::string join_cwd_components(const char *buf, size_t len) {
     if (start == 0) break;
     end = start - 1;
   }
-  return out.empty() ? "/" : out;
+  if (out.empty()) out = "/";
 }
 
 std::vector<std::string> split_args(const char *buf, size_t len) {
   std::vector<std::string> out;
+  split_args(buf, len, out);
+  return out;
+}
+
+void split_args(const char *buf, size_t len, std::vector<std::string> &out) {
+  out.clear();
   size_t i = 0;
   while (i < len) {
     size_t n = strnlen(buf + i, len - i);
     out.emplace_back(buf + i, n);
     i += n + 1;
   }
-  return out;
 }
 
 const char *cred_syscall_name(uint32_t s) {
@@ -237,6 +248,15 @@ bool decode_cgroup_record(const void *data, size_t size, CgroupRecord &out, Deco
   return true;
 }
 
+bool peek_exit(const void *data, size_t size, uint32_t &pid) {
+  if (size < sizeof(ktrail_exit)) return false;
+  ktrail_header h;
+  std::memcpy(&h, data, sizeof(h));
+  if (h.type != KTRAIL_EV_EXIT || h.size > size || h.size < sizeof(ktrail_exit)) return false;
+  pid = h.pid;
+  return true;
+}
+
 DecodeResult decode_record(const void *data, size_t size, Event &e) {
   DecodeResult r;
   if (size < sizeof(ktrail_header)) {
@@ -251,7 +271,11 @@ DecodeResult decode_record(const void *data, size_t size, Event &e) {
     r.error = "record size field " + std::to_string(h.size) + " exceeds " + std::to_string(size);
     return r;
   }
-  e = Event{};
+  // Copy-assigned from a default event rather than moved from a temporary: no event is built
+  // and destroyed per record, and a reused event (the pipeline's) keeps the heap buffers of its
+  // strings and vectors for this record's paths and arguments.
+  static const Event kFresh;
+  e = kFresh;
   decode_header(h, e);
   const char *base = static_cast<const char *>(data);
   switch (h.type) {
@@ -274,12 +298,13 @@ DecodeResult decode_record(const void *data, size_t size, Event &e) {
       const char *cwd = filename + x.filename_len + 1;
       e.kind = EventKind::Exec;
       e.exec_flags = x.flags;
-      e.filename = std::string(filename, strnlen(filename, x.filename_len));
+      // assign(), not a temporary: the reused event's buffers take the bytes (pipeline.cpp).
+      e.filename.assign(filename, strnlen(filename, x.filename_len));
       e.tty = tty_display_name(bounded_str(x.tty, sizeof(x.tty)));
       e.sid = x.sid;
-      e.cwd = x.cwd_len ? join_cwd_components(cwd, x.cwd_len) : std::string();
+      if (x.cwd_len) join_cwd_components(cwd, x.cwd_len, e.cwd);
       if ((x.flags & KTRAIL_EXEC_CWD_UNREACHABLE) && !e.cwd.empty()) e.cwd = "(unreachable)" + e.cwd;
-      e.args = split_args(cwd + x.cwd_len, x.args_len);
+      split_args(cwd + x.cwd_len, x.args_len, e.args);
       e.argc = (x.flags & KTRAIL_EXEC_ARGC_KNOWN) ? x.argc : static_cast<uint32_t>(e.args.size());
       break;
     }

@@ -28,10 +28,16 @@ struct CgroupRecord {
 // True when the record is a cgroup record (then out is filled, or r says why it is invalid).
 bool decode_cgroup_record(const void *data, size_t size, CgroupRecord &out, DecodeResult &r);
 
+// True when the record is a well-formed exit record: pid is the process that exited. Reads the
+// header only (the transport's look-ahead, before the record is decoded).
+bool peek_exit(const void *data, size_t size, uint32_t &pid);
+
 // Joins leaf-first NUL-separated components into "/a/b/c".
 std::string join_cwd_components(const char *buf, size_t len);
+void join_cwd_components(const char *buf, size_t len, std::string &out);  // into out, replacing it
 // Splits NUL-separated argv bytes.
 std::vector<std::string> split_args(const char *buf, size_t len);
+void split_args(const char *buf, size_t len, std::vector<std::string> &out);  // into out, replacing it
 
 const char *cred_syscall_name(uint32_t syscall);
 // "pts3" (tty->name) -> "pts/3"; other names unchanged.

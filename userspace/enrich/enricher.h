@@ -47,6 +47,10 @@ class Enricher {
   void observe_cgroup(uint64_t id, const std::string &path, uint64_t boot_ns) {
     if (identity_) identity_->observe_cgroup(id, path, boot_ns);
   }
+  // pid's exit record is queued behind the records being handled: the process is gone.
+  void exit_ahead(uint32_t pid) {
+    if (identity_) identity_->exit_ahead(pid);
+  }
   // Periodic upkeep (run loop, every few seconds): reap exited processes and gone cgroups.
   void housekeeping();
 

@@ -111,6 +111,21 @@ void put_digits(char *p, uint64_t v, int width) {
   for (int i = width - 1; i >= 0; i--, v /= 10) p[i] = static_cast<char>('0' + v % 10);
 }
 
+// Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's civil_from_days): plain
+// arithmetic where gmtime_r takes glibc's time zone lock on every call, and records carry
+// timestamps from different seconds (the event's, its process leaders' starts).
+void civil_from_days(int64_t days, int64_t &y, unsigned &m, unsigned &d) {
+  const int64_t z = days + 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);               // [0, 146096]
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;  // [0, 399]
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);          // [0, 365]
+  const unsigned mp = (5 * doy + 2) / 153;                               // [0, 11], March first
+  d = doy - (153 * mp + 2) / 5 + 1;
+  m = mp < 10 ? mp + 3 : mp - 9;
+  y = static_cast<int64_t>(yoe) + era * 400 + (m <= 2);
+}
+
 }  // namespace
 
 size_t format_rfc3339(int64_t ns, char *buf) {
@@ -127,15 +142,18 @@ size_t format_rfc3339(int64_t ns, char *buf) {
   static thread_local char cached[20] = {'1', '9', '7', '0', '-', '0', '1', '-', '0', '1', 'T',
                                          '0', '0', ':', '0', '0', ':', '0', '0', '.'};
   if (sec != cached_sec) {
-    struct tm tm;
-    gmtime_r(&sec, &tm);
+    int64_t days = sec / 86400, secs = sec % 86400;
+    if (secs < 0) secs += 86400, days -= 1;
+    int64_t year;
+    unsigned month, mday;
+    civil_from_days(days, year, month, mday);
     // int64 nanoseconds reach only the years 1677-2262: four digits.
-    put_digits(cached, static_cast<uint64_t>(tm.tm_year + 1900), 4);
-    put_digits(cached + 5, static_cast<uint64_t>(tm.tm_mon + 1), 2);
-    put_digits(cached + 8, static_cast<uint64_t>(tm.tm_mday), 2);
-    put_digits(cached + 11, static_cast<uint64_t>(tm.tm_hour), 2);
-    put_digits(cached + 14, static_cast<uint64_t>(tm.tm_min), 2);
-    put_digits(cached + 17, static_cast<uint64_t>(tm.tm_sec), 2);
+    put_digits(cached, static_cast<uint64_t>(year), 4);
+    put_digits(cached + 5, month, 2);
+    put_digits(cached + 8, mday, 2);
+    put_digits(cached + 11, static_cast<uint64_t>(secs / 3600), 2);
+    put_digits(cached + 14, static_cast<uint64_t>(secs / 60 % 60), 2);
+    put_digits(cached + 17, static_cast<uint64_t>(secs % 60), 2);
     cached_sec = sec;
   }
   memcpy(buf, cached, 20);

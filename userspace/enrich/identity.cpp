@@ -36,13 +36,12 @@ std::string unified_path(const std::string &content) {
   return "";
 }
 
-LeaderInfo leader_of(uint32_t pid, const ProcInfo &p) {
-  LeaderInfo l;
+// Assigned member by member: the event's strings keep their buffers from record to record.
+void set_leader(LeaderInfo &l, uint32_t pid, const ProcInfo &p) {
   l.pid = pid;
   l.name = p.comm;
   l.executable = p.executable;
   l.start_boot_ns = p.start_boot_ns;
-  return l;
 }
 
 bool is_entry_service(const ProcInfo &p) {
@@ -59,8 +58,8 @@ void fill_leaders(Event &e, const ProcTable &procs) {
   if (!self) return;
   // Session leader: the process whose pid is the session id.
   if (self->sid) {
-    if (self->sid == pid) e.session_leader = leader_of(pid, *self);
-    else if (const ProcInfo *s = procs.find(self->sid)) e.session_leader = leader_of(self->sid, *s);
+    if (self->sid == pid) set_leader(e.session_leader, pid, *self);
+    else if (const ProcInfo *s = procs.find(self->sid)) set_leader(e.session_leader, self->sid, *s);
   }
   uint32_t cur = pid;
   const ProcInfo *p = self;
@@ -71,7 +70,7 @@ void fill_leaders(Event &e, const ProcTable &procs) {
     bool entry = ppid <= 1 || (pp && is_entry_service(*pp)) ||
                  (pp && p->pid_ns && pp->pid_ns && p->pid_ns != pp->pid_ns);
     if (entry) {
-      e.entry_leader = leader_of(cur, *p);
+      set_leader(e.entry_leader, cur, *p);
       return;
     }
     if (!pp) return;  // ancestry unknown past here: no guess
@@ -138,7 +137,7 @@ IdentityEnricher::Entry *IdentityEnricher::entry_for_cgroup(uint64_t id, uint32_
   if (it != by_cgroup_.end()) return &it->second;
   const std::string *path = cgroups_.find(id);
   std::string fresh;
-  if (!path && pid && !known_gone(cfg_.proc_root, pid)) {
+  if (!path && pid && !gone(pid)) {
     // Created before we attached and after the seed walk, or missed: ask the process.
     fresh = unified_path(read_all(cfg_.proc_root + "/" + std::to_string(pid) + "/cgroup"));
     if (!fresh.empty()) {
@@ -160,7 +159,7 @@ IdentityEnricher::Entry *IdentityEnricher::entry_for_pid(uint32_t pid, uint32_t 
   // its init into the container's cgroups before it execs): read again if it is still there.
   if (it != by_pid_.end() && !exec) return &it->second;
   std::string content;
-  if (!known_gone(cfg_.proc_root, pid))
+  if (!gone(pid))
     content = read_all(cfg_.proc_root + "/" + std::to_string(pid) + "/cgroup");
   if (content.empty()) {
     if (it != by_pid_.end()) return &it->second;
@@ -274,9 +273,23 @@ void IdentityEnricher::container_names(Event &e) {
   // loginuid is the host login that started it all: its name stays the host's.
 }
 
+void IdentityEnricher::exit_ahead(uint32_t pid) {
+  // Bounded in case exit records announced here never reach enrich (an emit that failed).
+  if (exiting_.size() >= kMaxEntries) exiting_.clear();
+  exiting_.insert(pid);
+}
+
+// Most of an exec storm's processes have exited by the time their exec record is read: the
+// drain usually holds their exit record too, which saves a kill(pid, 0) per exec.
+bool IdentityEnricher::gone(uint32_t pid) const {
+  return exiting_.count(pid) || known_gone(cfg_.proc_root, pid);
+}
+
 void IdentityEnricher::enrich(Event &e) {
   if (e.kind == EventKind::Lost) return;
   e.container = resolve(e.proc.cgroup_id, e.proc.pid, e.proc.ppid, e.kind == EventKind::Exec);
+  // Records after this one with the same pid are a new process's.
+  if (e.kind == EventKind::Exit) exiting_.erase(e.proc.pid);
   if (e.container) container_names(e);
   if (!cloud_checked_ && cloud_.done()) {
     cloud_info_ = cloud_.get();

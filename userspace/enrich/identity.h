@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/identity.h"
@@ -43,6 +44,9 @@ class IdentityEnricher {
   void observe_cgroup(uint64_t id, const std::string &path, uint64_t boot_ns);
   void enrich(Event &e);
   void forget_pid(uint32_t pid) { by_pid_.erase(pid); }
+  // pid's exit record is queued behind the records being handled (Pipeline::look_ahead): until
+  // that record comes, pid is known gone without asking the kernel.
+  void exit_ahead(uint32_t pid);
   // Periodic: drop cgroups that are gone (after a grace period).
   void housekeeping(uint64_t now_boot_ns);
   // exec: the record is pid's exec (its cgroup membership is read afresh where it matters).
@@ -66,6 +70,7 @@ class IdentityEnricher {
   Entry *entry_for_pid(uint32_t pid, uint32_t ppid, bool exec);
   void refresh(Entry &e);
   void container_names(Event &e);
+  bool gone(uint32_t pid) const;
 
   IdentityConfig cfg_;
   CgroupLayout layout_ = CgroupLayout::V2;
@@ -81,6 +86,7 @@ class IdentityEnricher {
   std::unordered_map<std::string, ContainerUsers> users_;  // root dir dev:ino -> names
   std::unordered_map<std::string, std::pair<std::string, std::string>> last_root_;  // container -> key
   uint64_t host_root_dev_ = 0, host_root_ino_ = 0;
+  std::unordered_set<uint32_t> exiting_;  // exit_ahead(), until that exit record is enriched
 };
 
 // Fills process.entry_leader / session_leader from the process table (pure, unit tested).

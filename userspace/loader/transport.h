@@ -21,6 +21,9 @@ class EventSource {
   // Bytes the kernel produced that the agent has not consumed yet, and the buffer's size.
   // Thread-safe. False when the transport cannot tell (the perf buffer, split per CPU).
   virtual bool fill(uint64_t & /*pending*/, uint64_t & /*size*/) const { return false; }
+  // Sees every record of a drain before the callback gets the first of them, where the
+  // transport can batch (the ring buffer); the perf buffer ignores it.
+  virtual void set_look_ahead(Callback) {}
 
   static std::unique_ptr<EventSource> ring_buffer(int map_fd, Callback cb, std::string &err);
   // wakeup_bytes: per-CPU backlog that wakes the agent (perf watermark).

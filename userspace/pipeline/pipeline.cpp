@@ -16,7 +16,11 @@ void Pipeline::on_record(const void *data, size_t size) {
     else stats_.decode_errors++;
     return;
   }
-  Event e;
+  // One Event for every record: decode resets it by copy-assignment from a default one, which
+  // leaves its strings' and vectors' heap buffers in place, so a record's paths, names and
+  // arguments are copied into memory the previous record already allocated. (Nothing handles a record from inside
+  // another's handling: only derived events are emitted there, and they are their own.)
+  Event &e = record_;
   DecodeResult r = decode_record(data, size, e);
   if (!r.ok) {
     // A record we cannot read is a loss like any other: counted and reported in-band.
@@ -49,6 +53,11 @@ void Pipeline::on_record(const void *data, size_t size) {
     KLOG_ERROR("emitting a record failed: %s", ex.what());
     emit_lost(hook_name(r.hook), "agent", 1);
   }
+}
+
+void Pipeline::look_ahead(const void *data, size_t size) {
+  uint32_t pid;
+  if (peek_exit(data, size, pid)) enricher_.exit_ahead(pid);
 }
 
 void Pipeline::emit_all(std::vector<Event> &events) {

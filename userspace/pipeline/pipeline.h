@@ -40,6 +40,9 @@ class Pipeline {
   Pipeline(HostInfo host, Enricher &enricher, std::vector<std::unique_ptr<Sink>> sinks);
   // A raw record from the transport.
   void on_record(const void *data, size_t size);
+  // The same record, earlier: the transport shows a drain's records here before on_record
+  // gets the first of them (EventSource::set_look_ahead).
+  void look_ahead(const void *data, size_t size);
   // Cumulative kernel drop counters per hook (index = enum ktrail_hook_id): deltas become
   // `lost` events. source: "kernel" or "perf_buffer".
   void account_drops(const std::vector<uint64_t> &dropped_per_hook, const char *source);
@@ -90,6 +93,7 @@ class Pipeline {
   std::string json_, table_;
   Schema schema_ = Schema::Ecs;
   DecodeResult last_internal_;  // reused: internal records are frequent at container start
+  Event record_;                // reused by on_record (see there)
 };
 
 }  // namespace ktrail

@@ -114,4 +114,46 @@ bool append_json_string(std::string &out, std::string_view s) {
   return false;
 }
 
+namespace {
+
+// True if none of the 8 bytes in v needs more than a copy: no control byte, '"', '\\', DEL or
+// byte >= 0x80 (those go through UTF-8 validation). Exact "any byte" tests (hasless/haszero).
+inline bool plain8(uint64_t v) {
+  constexpr uint64_t k01 = 0x0101010101010101ull, k80 = 0x8080808080808080ull;
+  auto has_zero = [](uint64_t x) { return (x - k01) & ~x & k80; };
+  const uint64_t bad = (v & k80) | ((v - k01 * 0x20) & ~v & k80) | has_zero(v ^ (k01 * '"')) |
+                       has_zero(v ^ (k01 * '\\')) | has_zero(v ^ (k01 * 0x7f));
+  return bad == 0;
+}
+
+}  // namespace
+
+void JsonWriter::string(std::string_view s) {
+  // Short plain ASCII (nearly every string) is copied into the buffer; anything else, or a
+  // long string, goes through append_json_string.
+  if (s.size() <= kSmall) {
+    room(s.size() + 2);
+    char *p = buf_ + n_;
+    *p++ = '"';
+    size_t i = 0;
+    for (uint64_t v; i + 8 <= s.size(); i += 8) {
+      memcpy(&v, s.data() + i, 8);
+      if (!plain8(v)) break;
+      memcpy(p + i, &v, 8);
+    }
+    for (; i < s.size(); i++) {
+      unsigned char c = static_cast<unsigned char>(s[i]);
+      if (c >= 0x80 || !kPlain.plain[c]) break;
+      p[i] = static_cast<char>(c);
+    }
+    if (i == s.size()) {
+      p[i] = '"';
+      n_ += s.size() + 2;
+      return;
+    }
+  }
+  flush();
+  invalid_ |= !append_json_string(out_, s);
+}
+
 }  // namespace ktrail
