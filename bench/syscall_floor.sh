@@ -4,10 +4,12 @@
 # write: 64-byte writes to /dev/null (every write on the host runs the program that picks
 # sshd's log lines out). Interleaved rounds, medians, ratios to no tracer:
 #   none        no tracer;
-#   slowpath    bpftrace on an unrelated per-syscall tracepoint (sys_enter_setuid): enabling any
+#   slowpath    an empty program (bench/emptytp.c) on an unrelated per-syscall tracepoint
+#               (sys_enter_setuid): enabling any
 #               syscalls:* tracepoint sets SYSCALL_TRACEPOINT work on every task, so every open
 #               and close takes the syscall slow path; ktrail's cred/exec hooks need the same;
-#   empty-exit  bpftrace, an empty program on syscalls:sys_exit_openat (sys_exit_write): the
+#   empty-exit  an empty program (bench/emptytp.c, attached the way libbpf attaches ktrail's) on
+#               syscalls:sys_exit_openat (sys_exit_write): the
 #               cheapest program that sees every call's result, on the kernel's perf-event path
 #               for syscall tracepoints (the floor for any filter that runs per call on this
 #               kernel, which offers no fentry/LSM/kprobe; ENVIRONMENT.md);
@@ -26,11 +28,11 @@ secs=${2:-3}
 load=${3:-open}
 [[ $load == open || $load == write ]] || { echo "syscall_floor: LOAD is open or write" >&2; exit 2; }
 [[ $(id -u) -eq 0 ]] || { echo "syscall_floor: run as root" >&2; exit 1; }
-command -v bpftrace >/dev/null || "$repo/scripts/install-deps.sh" bench
 bin=${KTRAIL_BIN:-$repo/build/ktrail}
 [[ -x $bin ]] || { cmake -S "$repo" -B "$repo/build" >/dev/null && make -C "$repo/build" -j2 ktrail >/dev/null; }
 out=$(mktemp -d /tmp/ktrail-floor-XXXXXX)
 cc -O2 -Wall -o "$out/openload" "$here/openload.c"
+cc -O2 -Wall -o "$out/emptytp" "$here/emptytp.c"
 tracer=""
 cleanup() { [[ -n $tracer ]] && kill -INT "$tracer" 2>/dev/null && wait "$tracer" 2>/dev/null; rm -rf "$out"; }
 trap cleanup EXIT
@@ -39,11 +41,10 @@ wait_for() {  # file pattern: the tracer has attached
   for _ in $(seq 1 300); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
   echo "syscall_floor: tracer did not start:" >&2; cat "$1" >&2; exit 1
 }
-start_bpftrace() {
-  bpftrace -e "$1" >"$out/tracer.log" 2>&1 &
+start_empty() {
+  "$out/emptytp" "$1" >"$out/tracer.log" 2>&1 &
   tracer=$!
   wait_for "$out/tracer.log" "Attaching"
-  sleep 0.5
 }
 start_ktrail() {
   "$bin" run --format json -o file:/dev/null --metrics-addr off --chain-state none "$@" 2>"$out/tracer.log" &
@@ -62,8 +63,8 @@ fi
 run_config() {
   case $1 in
     none) ;;
-    slowpath) start_bpftrace 'tracepoint:syscalls:sys_enter_setuid { }' ;;
-    empty-exit) start_bpftrace "tracepoint:syscalls:$exit_tp { }" ;;
+    slowpath) start_empty syscalls/sys_enter_setuid ;;
+    empty-exit) start_empty "syscalls/$exit_tp" ;;
     ktrail) start_ktrail --ia32 off ;;
     ktrail-file) start_ktrail --ia32 off --events exec,exit,cred,ssh,capable,file ;;
     ktrail-file-ia32) start_ktrail --events exec,exit,cred,ssh,capable,file ;;
