@@ -49,6 +49,12 @@ struct Events {
       if (f(e)) out.push_back(e);
     return out;
   }
+  // For failure messages: the records a count was taken over, whole.
+  static std::string dump(const std::vector<json> &v) {
+    std::string s;
+    for (const auto &e : v) s += "\n" + e.dump();
+    return s;
+  }
   const json &at(uint64_t seq) const {
     static const json kNull;
     auto it = by_seq.find(seq);
@@ -395,7 +401,8 @@ TEST_F(RulesSsh, LoginAfterFailureBurstButNotAfterAFewTypos) {
     ASSERT_TRUE(t.start(dir_)) << read_file(t.err);
     attempts(2, true);
     Events ev = t.stop();
-    EXPECT_EQ(ev.where(auth("failure")).size(), 2u);
+    auto failures = ev.where(auth("failure"));
+    EXPECT_EQ(failures.size(), 2u) << Events::dump(failures) << "\nsshd's log:\n" << read_file(sshd_.log);
     expect_no_alert(ev, "ssh-fail-burst", auth("failure"));
     expect_no_alert(ev, "ssh-login-after-failures", auth("success"));
     // sshd's privilege-separation self-check (EPERMs on setuid(0)) is not an escalation attempt.
@@ -411,7 +418,7 @@ TEST_F(RulesSsh, LoginAfterFailureBurstButNotAfterAFewTypos) {
   attempts(5, true);
   Events ev = t.stop();
   auto failures = ev.where(auth("failure"));
-  ASSERT_EQ(failures.size(), 5u);
+  ASSERT_EQ(failures.size(), 5u) << Events::dump(failures) << "\nsshd's log:\n" << read_file(sshd_.log);
   json burst = expect_alert(ev, "ssh-fail-burst", 47, "medium", auth("failure"), 5);
   for (const auto &s : burst["ktrail"]["alert"]["trigger_sequences"])
     EXPECT_TRUE(auth("failure")(ev.at(s.get<uint64_t>())));
