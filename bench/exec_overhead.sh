@@ -59,6 +59,7 @@ if ((setup)); then
   mkdir -p "$bindir"
   cc -O2 -Wall -Wextra -o "$bindir/forkexec" "$here/forkexec.c"
   cc -O2 -static -nostdlib -fno-stack-protector -Wall -o "$bindir/ktb-tiny" "$here/tiny.c"
+  cc -O2 -Wall -o "$bindir/emptytp" "$here/emptytp.c"
   # A copy of /bin/true under its own name: its comm ("ktb-true") tells the bench's execs
   # apart from anything else the machine runs.
   cp /bin/true "$bindir/ktb-true"
