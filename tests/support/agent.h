@@ -12,7 +12,7 @@
 
 namespace ktrail::test {
 
-// Every line of an NDJSON file, parsed. A line that is not one JSON value is a test failure
+// Every line of an NDJSON file, parsed. A line that is not one JSON object is a test failure
 // (naming it), never skipped. With `complete` false an unterminated last line is left out: the
 // agent is still writing it.
 std::vector<nlohmann::json> read_ndjson(const std::string &path, bool complete = true);
