@@ -4,9 +4,7 @@
 // another mount namespace), from the real `ktrail run` and real syscalls.
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -16,78 +14,18 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "agent.h"
 
 namespace {
 
 using json = nlohmann::json;
 namespace fs = std::filesystem;
-
-std::string slurp(const std::string &p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-// One `ktrail run` writing NDJSON to a file, stopped with SIGINT.
-class Agent {
- public:
-  explicit Agent(std::vector<std::string> extra) {
-    char tmpl[] = "/tmp/ktrail-caps-agent-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    out_ = dir_ + "/events.ndjson";
-    err_ = dir_ + "/stderr.txt";
-    std::vector<std::string> args = {KTRAIL_BIN, "run", "--format", "json", "--chain-state", "none", "-o", "file:" + out_};
-    args.insert(args.end(), extra.begin(), extra.end());
-    pid_ = fork();
-    if (pid_ == 0) {
-      int fd = open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(fd, 2);
-      std::vector<char *> av;
-      for (auto &a : args) av.push_back(a.data());
-      av.push_back(nullptr);
-      execv(av[0], av.data());
-      _exit(127);
-    }
-    for (int i = 0; i < 300; i++) {
-      if (slurp(err_).find("tracing via") != std::string::npos) {
-        ready_ = true;
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-  }
-  ~Agent() {
-    if (pid_ > 0 && !stopped_) stop();
-    fs::remove_all(dir_);
-  }
-  bool ready() const { return ready_; }
-  int stop() {
-    kill(pid_, SIGINT);
-    int st = 0;
-    waitpid(pid_, &st, 0);
-    stopped_ = true;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  }
-  std::vector<json> events() const {
-    std::vector<json> v;
-    std::ifstream f(out_);
-    std::string line;
-    while (std::getline(f, line))
-      if (!line.empty()) v.push_back(json::parse(line));
-    return v;
-  }
-  std::string stderr_text() const { return slurp(err_); }
-
- private:
-  std::string dir_, out_, err_;
-  pid_t pid_ = -1;
-  bool ready_ = false, stopped_ = false;
-};
+using ktrail::test::Agent;
+using ktrail::test::select;
 
 struct HelperResult {
   int pid = 0;
@@ -106,13 +44,6 @@ HelperResult helper(const std::vector<std::string> &args) {
     pclose(p);
   }
   return r;
-}
-
-std::vector<json> select(const std::vector<json> &evs, const std::function<bool(const json &)> &f) {
-  std::vector<json> out;
-  for (const auto &e : evs)
-    if (f(e)) out.push_back(e);
-  return out;
 }
 
 bool is_root() { return geteuid() == 0; }
@@ -141,8 +72,10 @@ void check_capable_common(const json &e, const std::string &cap, int id, bool gr
 
 TEST(Capabilities, DenialAndGrantWithCounts) {
   if (!is_root()) GTEST_SKIP() << "needs root";
-  Agent a({"--events", "capable", "--cap-policy", "all", "--cap-key", "process", "--cap-interval", "0.5"});
-  ASSERT_TRUE(a.ready()) << a.stderr_text();
+  Agent a;
+  ASSERT_TRUE(a.start({"--events", "capable", "--cap-policy", "all", "--cap-key", "process", "--cap-interval",
+                       "0.5"}))
+      << a.err();
   HelperResult den = helper({"settime-as", "65534", "5"});
   HelperResult gr = helper({"nice", "3"});
   ASSERT_GT(den.pid, 0);
@@ -151,8 +84,7 @@ TEST(Capabilities, DenialAndGrantWithCounts) {
   EXPECT_EQ(den.err, EPERM);
   EXPECT_EQ(gr.ret, 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-  ASSERT_EQ(a.stop(), 0) << a.stderr_text();
-  auto evs = a.events();
+  auto evs = a.stop_and_read();
 
   auto denial = select(evs, [&](const json &e) {
     return e["event"]["action"] == "capable" && e["process"]["pid"] == den.pid &&
@@ -190,13 +122,14 @@ TEST(Capabilities, DenialAndGrantWithCounts) {
 
 TEST(Capabilities, DenialsPolicyHidesGrants) {
   if (!is_root()) GTEST_SKIP() << "needs root";
-  Agent a({"--events", "capable", "--cap-policy", "denials", "--cap-key", "process", "--cap-interval", "0.5"});
-  ASSERT_TRUE(a.ready()) << a.stderr_text();
+  Agent a;
+  ASSERT_TRUE(a.start({"--events", "capable", "--cap-policy", "denials", "--cap-key", "process",
+                       "--cap-interval", "0.5"}))
+      << a.err();
   HelperResult den = helper({"settime-as", "65534", "2"});
   HelperResult gr = helper({"nice", "2"});
   std::this_thread::sleep_for(std::chrono::milliseconds(800));
-  ASSERT_EQ(a.stop(), 0);
-  auto evs = a.events();
+  auto evs = a.stop_and_read();
   auto mine = [&](int pid, const char *cap) {
     return select(evs, [&](const json &e) {
       return e["event"]["action"] == "capable" && e["process"]["pid"] == pid &&
@@ -209,15 +142,14 @@ TEST(Capabilities, DenialsPolicyHidesGrants) {
 
 TEST(Capabilities, AggregationUnderExecStorm) {
   if (!is_root()) GTEST_SKIP() << "needs root";
-  Agent a({"--events", "capable", "--cap-policy", "all", "--cap-interval", "0.5"});
-  ASSERT_TRUE(a.ready()) << a.stderr_text();
+  Agent a;
+  ASSERT_TRUE(a.start({"--events", "capable", "--cap-policy", "all", "--cap-interval", "0.5"})) << a.err();
   const int n = 300;
   HelperResult s = helper({"storm", std::to_string(n)});
   ASSERT_GT(s.pid, 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(1200));
-  ASSERT_EQ(a.stop(), 0);
-  auto evs = a.events();
-  std::string err = a.stderr_text();
+  auto evs = a.stop_and_read();
+  std::string err = a.err();
   std::smatch m;
   ASSERT_TRUE(std::regex_search(err, m, std::regex(R"(capability checks: (\d+) seen, (\d+) selected by policy, (\d+) aggregated, (\d+) reported alone)")))
       << err;
@@ -299,8 +231,8 @@ void check_file_common(const json &e, const std::string &action, const std::stri
 }
 
 TEST_F(Files, WatchedAccessChangesAndUnwatched) {
-  Agent a({"--events", "file", "--watch", dir_ + "/"});
-  ASSERT_TRUE(a.ready()) << a.stderr_text();
+  Agent a;
+  ASSERT_TRUE(a.start({"--events", "file", "--watch", dir_ + "/"})) << a.err();
   struct stat st0;
   ASSERT_EQ(stat(secret_.c_str(), &st0), 0);
 
@@ -323,8 +255,7 @@ TEST_F(Files, WatchedAccessChangesAndUnwatched) {
   EXPECT_EQ(denied.ret, -1);
   EXPECT_EQ(denied.err, EACCES);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  ASSERT_EQ(a.stop(), 0) << a.stderr_text();
-  auto evs = a.events();
+  auto evs = a.stop_and_read();
   const std::string watch = dir_ + "/";
 
   {  // read as root
@@ -422,13 +353,12 @@ TEST_F(Files, WatchedAccessChangesAndUnwatched) {
 TEST_F(Files, WriteOnlyEntryIgnoresReads) {
   std::string f = dir_ + "/passwdlike";
   std::ofstream(f) << "x\n";
-  Agent a({"--events", "file", "--no-default-watch", "--watch", "w:" + f});
-  ASSERT_TRUE(a.ready()) << a.stderr_text();
+  Agent a;
+  ASSERT_TRUE(a.start({"--events", "file", "--no-default-watch", "--watch", "w:" + f})) << a.err();
   HelperResult rd = helper({"read", f});
   HelperResult wr = helper({"write", f});
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  ASSERT_EQ(a.stop(), 0);
-  auto evs = a.events();
+  auto evs = a.stop_and_read();
   EXPECT_TRUE(file_events(evs, rd.pid).empty());
   auto v = file_events(evs, wr.pid);
   ASSERT_EQ(v.size(), 1u);
@@ -442,10 +372,11 @@ TEST_F(Files, WriteOnlyEntryIgnoresReads) {
 TEST_F(Files, OpenedFileMatchesSymlinksDotDotAndNewFiles) {
   const std::string exact = plain_dir_ + "/exact";
   const std::string keys_dir = plain_dir_ + "/.kt-keys";
-  Agent a({"--events", "file", "--no-default-watch", "--watch", dir_ + "/", "--watch", exact, "--watch",
-           "*/.kt-keys/authorized"});
-  ASSERT_TRUE(a.ready()) << a.stderr_text();
-  EXPECT_EQ(a.stderr_text().find("does not exist yet"), std::string::npos) << a.stderr_text();
+  Agent a;
+  ASSERT_TRUE(a.start({"--events", "file", "--no-default-watch", "--watch", dir_ + "/", "--watch", exact,
+                       "--watch", "*/.kt-keys/authorized"}))
+      << a.err();
+  EXPECT_EQ(a.err().find("does not exist yet"), std::string::npos) << a.err();
   struct stat st0;
   ASSERT_EQ(stat(secret_.c_str(), &st0), 0);
   const std::string link = plain_dir_ + "/link", link_plain = plain_dir_ + "/link-plain";
@@ -464,8 +395,7 @@ TEST_F(Files, OpenedFileMatchesSymlinksDotDotAndNewFiles) {
     EXPECT_GE(r->ret, 0);
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  ASSERT_EQ(a.stop(), 0) << a.stderr_text();
-  auto evs = a.events();
+  auto evs = a.stop_and_read();
 
   for (auto *r : {&via_link, &via_dotdot}) {  // reported with the real path
     auto v = file_events(evs, r->pid);
@@ -513,8 +443,8 @@ TEST_F(Files, OpenedFileMatchesSymlinksDotDotAndNewFiles) {
 // Path-based chmod/chown report the mode/owner they replaced, from the agent's cache (stat at
 // start, then every event on the path); fd-based ones from the kernel.
 TEST_F(Files, ChmodChownReportOldAndNewAttributes) {
-  Agent a({"--events", "file", "--no-default-watch", "--watch", secret_});
-  ASSERT_TRUE(a.ready()) << a.stderr_text();
+  Agent a;
+  ASSERT_TRUE(a.start({"--events", "file", "--no-default-watch", "--watch", secret_})) << a.err();
   HelperResult cm1 = helper({"chmod", secret_, "600"});
   HelperResult co = helper({"chown", secret_, "65534", "65533"});
   HelperResult cm2 = helper({"fchmodat", secret_, "640"});
@@ -525,8 +455,7 @@ TEST_F(Files, ChmodChownReportOldAndNewAttributes) {
     EXPECT_EQ(r->ret, 0);
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  ASSERT_EQ(a.stop(), 0) << a.stderr_text();
-  auto evs = a.events();
+  auto evs = a.stop_and_read();
 
   struct Mode {
     HelperResult *r;
@@ -578,8 +507,8 @@ TEST_F(Files, SymlinkEvasionsResolvedByAgent) {
   ASSERT_EQ(chmod(secret_.c_str(), 0600), 0);
   ASSERT_EQ(chmod(plain_dir_.c_str(), 0755), 0);  // nobody may walk to the links
   const std::string watch = dir_ + "/";
-  Agent a({"--events", "file", "--watch", watch});  // the defaults stay: /etc/shadow
-  ASSERT_TRUE(a.ready()) << a.stderr_text();
+  Agent a;  // the defaults stay: /etc/shadow
+  ASSERT_TRUE(a.start({"--events", "file", "--watch", watch})) << a.err();
   const std::string flink = plain_dir_ + "/flink", dlink = plain_dir_ + "/dlink",
                     shadow_link = plain_dir_ + "/shadow", plain_link = plain_dir_ + "/plain-link",
                     pdlink = plain_dir_ + "/pdlink", pdir = plain_dir_ + "/pdir";
@@ -628,8 +557,7 @@ TEST_F(Files, SymlinkEvasionsResolvedByAgent) {
   for (auto *r : {&cm_link, &cm_dir, &co_dir, &tr_link, &rm_dir, &mv_dir, &u_cm, &u_rm, &u_mv}) EXPECT_EQ(r->ret, 0);
   EXPECT_GE(deep.ret, 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  ASSERT_EQ(a.stop(), 0) << a.stderr_text();
-  auto evs = a.events();
+  auto evs = a.stop_and_read();
 
   auto one = [&](const HelperResult &r) {
     auto v = file_events(evs, r.pid);
@@ -735,15 +663,14 @@ TEST_F(Files, SymlinkEvasionsResolvedByAgent) {
 TEST_F(Files, OtherMountNamespaceMatchedByPath) {
   const std::string nsdir = plain_dir_ + "/nsdir";
   ASSERT_EQ(mkdir(nsdir.c_str(), 0755), 0);
-  Agent a({"--events", "file", "--no-default-watch", "--watch", nsdir + "/secret"});
-  ASSERT_TRUE(a.ready()) << a.stderr_text();
-  EXPECT_EQ(a.stderr_text().find("does not exist yet"), std::string::npos) << a.stderr_text();
+  Agent a;
+  ASSERT_TRUE(a.start({"--events", "file", "--no-default-watch", "--watch", nsdir + "/secret"})) << a.err();
+  EXPECT_EQ(a.err().find("does not exist yet"), std::string::npos) << a.err();
   HelperResult r = helper({"nsread", nsdir, "secret"});
   ASSERT_GT(r.pid, 0);
   EXPECT_GE(r.ret, 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  ASSERT_EQ(a.stop(), 0) << a.stderr_text();
-  auto v = select(file_events(a.events(), r.pid), [](const json &e) { return e["ktrail"]["file"]["intent"] == "read"; });
+  auto v = select(file_events(a.stop_and_read(), r.pid), [](const json &e) { return e["ktrail"]["file"]["intent"] == "read"; });
   ASSERT_EQ(v.size(), 1u);
   check_file_common(v[0], "open", "access", nsdir + "/secret", true);
   EXPECT_EQ(v[0]["ktrail"]["file"]["watch"], nsdir + "/secret");

@@ -23,7 +23,10 @@
 #include <thread>
 #include <vector>
 
+#include "agent.h"
+
 using json = nlohmann::json;
+using ktrail::test::Agent;
 
 namespace {
 
@@ -224,30 +227,9 @@ class Containers : public ::testing::Test {
     if (!skip_.empty()) GTEST_SKIP() << skip_;
   }
 
-  // The agent, writing NDJSON to out_.
-  void start_agent(const std::string &socket) {
-    out_ = dir_ + "/events-" + std::to_string(counter_++) + ".json";
-    err_ = out_ + ".stderr";
-    agent_ = spawn({KTRAIL_BIN, "run", "--format", "json", "--chain-state", "none", "--cloud", "off", "--k8s", "off", "--docker-socket",
-                    socket, "-o", "file:" + out_},
-                   err_);
-    ASSERT_TRUE(wait_for([&] { return read_file(err_).find("tracing via") != std::string::npos; }, 30))
-        << read_file(err_);
-  }
-  std::vector<json> stop_agent() {
-    kill(agent_, SIGINT);
-    int st = 0;
-    waitpid(agent_, &st, 0);
-    agent_ = -1;
-    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << read_file(err_);
-    std::vector<json> out;
-    std::istringstream in(read_file(out_));
-    std::string line;
-    while (std::getline(in, line)) out.push_back(json::parse(line));
-    return out;
-  }
-  void TearDown() override {
-    if (agent_ > 0) stop(agent_, SIGINT);
+  // The agent, asking socket for container metadata.
+  bool start_agent(const std::string &socket) {
+    return agent_.start({"--cloud", "off", "--k8s", "off", "--docker-socket", socket});
   }
   // The probe's events of one kind ("exec", "exit") whose args end with marker.
   static std::vector<json> probe_events(const std::vector<json> &evs, const std::string &action,
@@ -268,9 +250,7 @@ class Containers : public ::testing::Test {
     return out;
   }
 
-  pid_t agent_ = -1;
-  std::string out_, err_;
-  static inline int counter_ = 0;
+  Agent agent_;
 };
 
 std::string host_user_name(uint32_t uid) {
@@ -285,7 +265,7 @@ std::string host_user_name(uint32_t uid) {
 
 TEST_F(Containers, PodmanExecCarriesIdNameImageLabelsAndContainerUsers) {
   ASSERT_NE(host_user_name(1), "ktctr") << "the host must name uid 1 differently for this test to mean anything";
-  start_agent(dir_ + "/podman.sock");
+  ASSERT_TRUE(start_agent(dir_ + "/podman.sock")) << agent_.err();
   std::string id;
   // A marker argument (sleep ms) tells our probe's exec apart from any other.
   ASSERT_EQ(sh("podman create --name ktrail-ct-named --label app=probe --label tier=e2e --user 1:1 " +
@@ -297,7 +277,7 @@ TEST_F(Containers, PodmanExecCarriesIdNameImageLabelsAndContainerUsers) {
   // deterministically has it; without it the exec may carry only id and runtime (by design).
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   ASSERT_EQ(sh("podman start -a " + id), 0);
-  auto evs = stop_agent();
+  auto evs = agent_.stop_and_read();
   auto execs = probe_events(evs, "exec", "700");
   ASSERT_EQ(execs.size(), 1u) << "events: " << evs.size();
   json e = execs[0];  // a copy: operator[] on a missing key must fail the test, not crash it
@@ -329,13 +309,13 @@ TEST_F(Containers, PodmanExecCarriesIdNameImageLabelsAndContainerUsers) {
 }
 
 TEST_F(Containers, ContainerExitingWithin100msIsStillIdentified) {
-  start_agent(dir_ + "/podman.sock");
+  ASSERT_TRUE(start_agent(dir_ + "/podman.sock")) << agent_.err();
   std::string id;
   ASSERT_EQ(sh("podman create --name ktrail-ct-short " + std::string(kImage) + " /probe 0", &id), 0);
   ids_.push_back(id);
   ASSERT_EQ(sh("podman start -a " + id), 0);
   // The container's cgroup is gone now: identification cannot rely on reading it.
-  auto evs = stop_agent();
+  auto evs = agent_.stop_and_read();
   auto execs = probe_events(evs, "exec", "0");
   ASSERT_EQ(execs.size(), 1u);
   json e = execs[0];  // a copy: operator[] on a missing key must fail the test, not crash it
@@ -361,11 +341,11 @@ TEST_F(Containers, ContainerExitingWithin100msIsStillIdentified) {
 }
 
 TEST_F(Containers, ContainerdCtrExecHasIdAndRuntime) {
-  start_agent(dir_ + "/podman.sock");
+  ASSERT_TRUE(start_agent(dir_ + "/podman.sock")) << agent_.err();
   std::string id = "ktrail-ct-ctrd-" + std::to_string(getpid());
   ids_.push_back(id);
   ASSERT_EQ(sh(ctr() + " run --rm --snapshotter native " + kImage + " " + id + " /probe 300"), 0);
-  auto evs = stop_agent();
+  auto evs = agent_.stop_and_read();
   auto execs = probe_events(evs, "exec", "300");
   ASSERT_EQ(execs.size(), 1u);
   json e = execs[0];  // a copy: operator[] on a missing key must fail the test, not crash it
@@ -376,13 +356,13 @@ TEST_F(Containers, ContainerdCtrExecHasIdAndRuntime) {
 }
 
 TEST_F(Containers, EngineApiDownKeepsIdAndRuntimeAndWarnsOnce) {
-  start_agent(dir_ + "/no-such-dir/podman.sock");
+  ASSERT_TRUE(start_agent(dir_ + "/no-such-dir/podman.sock")) << agent_.err();
   // A socket path that exists but refuses: a stale file.
   std::string id;
   ASSERT_EQ(sh("podman create --name ktrail-ct-noapi " + std::string(kImage) + " /probe 200", &id), 0);
   ids_.push_back(id);
   ASSERT_EQ(sh("podman start -a " + id), 0);
-  auto evs = stop_agent();
+  auto evs = agent_.stop_and_read();
   auto execs = probe_events(evs, "exec", "200");
   ASSERT_EQ(execs.size(), 1u);
   EXPECT_EQ(execs[0]["container"], json({{"id", id}, {"runtime", "podman"}}));

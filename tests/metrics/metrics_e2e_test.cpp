@@ -26,6 +26,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "agent.h"
+
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
@@ -154,63 +156,23 @@ bool json_escalation(const json &r) {
   return false;
 }
 
-class Agent {
+// The agent with /metrics on a loopback port the kernel picks; port() is 0 when it did not
+// come up.
+class Agent : public ktrail::test::Agent {
  public:
-  explicit Agent(const std::string &dir, std::vector<std::string> extra = {}) : dir_(dir) {
-    out_ = dir + "/events.ndjson";
-    err_ = dir + "/agent.err";
-    pid_ = fork();
-    if (pid_ == 0) {
-      int e = open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      dup2(e, 2);
-      int null = open("/dev/null", O_WRONLY);
-      dup2(null, 1);
-      std::vector<std::string> args = {KTRAIL_BIN, "run", "--format", "json", "--chain-state", "none",
-                                       "--events", "exec,exit,cred,ssh", "-o", "file:" + out_,
-                                       "--metrics-addr", "127.0.0.1:0", "--cloud", "off"};
-      args.insert(args.end(), extra.begin(), extra.end());
-      std::vector<char *> a;
-      for (auto &s : args) a.push_back(s.data());
-      a.push_back(nullptr);
-      execv(a[0], a.data());
-      _exit(127);
-    }
+  explicit Agent(std::vector<std::string> extra = {}) {
+    extra.insert(extra.begin(),
+                 {"--events", "exec,exit,cred,ssh", "--metrics-addr", "127.0.0.1:0", "--cloud", "off"});
+    if (!start(extra)) return;
+    // Logged before "tracing via".
     static const std::regex addr(R"(metrics: http://127\.0\.0\.1:(\d+)/metrics)");
-    for (auto deadline = std::chrono::steady_clock::now() + 60s; std::chrono::steady_clock::now() < deadline;) {
-      std::string e = read_file(err_);
-      std::smatch m;
-      if (e.find("tracing via") != std::string::npos && std::regex_search(e, m, addr)) {
-        port_ = static_cast<uint16_t>(std::stoi(m[1]));
-        return;
-      }
-      if (waitpid(pid_, nullptr, WNOHANG) == pid_) {
-        pid_ = -1;
-        break;
-      }
-      std::this_thread::sleep_for(50ms);
-    }
-  }
-  ~Agent() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-    }
+    std::string e = err();
+    std::smatch m;
+    if (std::regex_search(e, m, addr)) port_ = static_cast<uint16_t>(std::stoi(m[1]));
   }
   uint16_t port() const { return port_; }
-  const std::string &out() const { return out_; }
-  std::string stderr_text() const { return read_file(err_); }
-  // Every complete record of the output so far.
-  std::vector<json> records() const {
-    std::vector<json> v;
-    std::istringstream in(read_file(out_));
-    for (std::string line; std::getline(in, line);)
-      if (!line.empty()) v.push_back(json::parse(line));
-    return v;
-  }
 
  private:
-  std::string dir_, out_, err_;
-  pid_t pid_ = -1;
   uint16_t port_ = 0;
 };
 
@@ -249,8 +211,8 @@ class MetricsE2E : public ::testing::Test {
 // event.sequence values (ktrail_events_last_sequence, read consistently with the counters),
 // and the records of that window in the output are counted the same way.
 TEST_F(MetricsE2E, CountersMatchTheEmittedRecordsExactly) {
-  Agent agent(dir_);
-  ASSERT_NE(agent.port(), 0) << agent.stderr_text();
+  Agent agent;
+  ASSERT_NE(agent.port(), 0) << agent.err();
 
   HttpResult h = http_get(agent.port(), "/healthz");
   EXPECT_EQ(h.status, 200) << h.body;
@@ -361,8 +323,8 @@ TEST_F(MetricsE2E, SshFailuresBySourceAddress) {
       << "PasswordAuthentication yes\nKbdInteractiveAuthentication no\nPidFile " << dir_ << "/sshd.pid\n";
   }
   mkdir("/run/sshd", 0755);
-  Agent agent(dir_);
-  ASSERT_NE(agent.port(), 0) << agent.stderr_text();
+  Agent agent;
+  ASSERT_NE(agent.port(), 0) << agent.err();
   pid_t sshd = fork();
   if (sshd == 0) {
     execl("/usr/sbin/sshd", "/usr/sbin/sshd", "-D", "-f", (dir_ + "/sshd_config").c_str(), "-E",
@@ -447,8 +409,8 @@ TEST_F(MetricsE2E, NetworkOutputCollectorDownThenUp) {
   socklen_t len = sizeof a;
   getsockname(lfd, reinterpret_cast<sockaddr *>(&a), &len);
   const std::string url = "syslog+tcp://127.0.0.1:" + std::to_string(ntohs(a.sin_port));
-  Agent agent(dir_, {"-o", url, "--spool-dir", dir_ + "/spool"});
-  ASSERT_NE(agent.port(), 0) << agent.stderr_text();
+  Agent agent({"-o", url, "--spool-dir", dir_ + "/spool"});
+  ASSERT_NE(agent.port(), 0) << agent.err();
   const std::string l = "{output=\"" + url + "\"}";
   auto scrape = [&] { return parse_exposition(http_get(agent.port(), "/metrics").body); };
   auto wait_until = [&](const std::function<bool(const std::map<std::string, double> &)> &cond, const char *what) {
@@ -601,8 +563,8 @@ TEST_F(MetricsE2E, MetricsOffAndBadAddress) {
 TEST_F(MetricsE2E, RealPrometheusScrapesTheAgent) {
   const std::string prom = "/usr/bin/prometheus";
   if (access(prom.c_str(), X_OK) != 0) GTEST_SKIP() << "prometheus is not installed (scripts/install-deps.sh test)";
-  Agent agent(dir_);
-  ASSERT_NE(agent.port(), 0) << agent.stderr_text();
+  Agent agent;
+  ASSERT_NE(agent.port(), 0) << agent.err();
   const std::string marker = "prom-" + std::to_string(getpid());
   ASSERT_EQ(run({KTRAIL_E2E_HELPER, "cred", marker}), 0);  // a denied setuid(0) by uid 65534
 

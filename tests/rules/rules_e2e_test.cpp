@@ -24,10 +24,13 @@
 #include <vector>
 
 #include "../ssh/sshd_harness.h"
+#include "agent.h"
 
 using json = nlohmann::json;
 using namespace std::chrono_literals;
+using ktrail::test::Agent;
 using ktrail::test::read_file;
+using ktrail::test::select;
 using ktrail::test::sh;
 using ktrail::test::spawn;
 using ktrail::test::wait_for;
@@ -38,17 +41,9 @@ struct Events {
   std::vector<json> all;
   std::map<uint64_t, const json *> by_seq;
   std::vector<json> alerts(const std::string &rule) const {
-    std::vector<json> out;
-    for (const auto &e : all)
-      if (e["event"]["kind"] == "alert" && e["rule"]["id"] == rule) out.push_back(e);
-    return out;
+    return where([&](const json &e) { return e["event"]["kind"] == "alert" && e["rule"]["id"] == rule; });
   }
-  std::vector<json> where(const std::function<bool(const json &)> &f) const {
-    std::vector<json> out;
-    for (const auto &e : all)
-      if (f(e)) out.push_back(e);
-    return out;
-  }
+  std::vector<json> where(const std::function<bool(const json &)> &f) const { return select(all, f); }
   // For failure messages: the records a count was taken over, whole.
   static std::string dump(const std::vector<json> &v) {
     std::string s;
@@ -62,33 +57,13 @@ struct Events {
   }
 };
 
-struct Tracer {
-  std::string out, err;
-  pid_t pid = -1;
-  bool start(const std::string &dir, std::vector<std::string> extra = {}) {
-    out = dir + "/events.ndjson";
-    err = dir + "/ktrail.err";
-    unlink(out.c_str());
-    std::vector<std::string> argv = {KTRAIL_BIN, "run", "--format", "json", "--chain-state", "none",
-                                     "-o", "file:" + out};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    pid = spawn(argv, err);
-    return wait_for([&] { return read_file(err).find("tracing via") != std::string::npos; }, 60s);
-  }
-  Events stop() {
-    std::this_thread::sleep_for(300ms);  // the agent drains every 50 ms
-    kill(pid, SIGINT);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << read_file(err);
-    Events ev;
-    std::istringstream in(read_file(out));
-    std::string line;
-    while (std::getline(in, line)) ev.all.push_back(json::parse(line));
-    for (const auto &e : ev.all) ev.by_seq[e["event"]["sequence"].get<uint64_t>()] = &e;
-    return ev;
-  }
-};
+// Stops the agent once it has drained (every 50 ms) and indexes its records by sequence.
+Events stop(Agent &t) {
+  std::this_thread::sleep_for(300ms);
+  Events ev{t.stop_and_read(), {}};
+  for (const auto &e : ev.all) ev.by_seq[e["event"]["sequence"].get<uint64_t>()] = &e;
+  return ev;
+}
 
 // pid of a rules_helper run ("PID RESULT ERRNO").
 struct HelperRun {
@@ -166,12 +141,12 @@ class RulesE2E : public ::testing::Test {
 };
 
 TEST_F(RulesE2E, SetuidToRootDeniedAndSucceededButNotDroppingPrivileges) {
-  Tracer t;
-  ASSERT_TRUE(t.start(dir_)) << read_file(t.err);
+  Agent t;
+  ASSERT_TRUE(t.start()) << t.err();
   HelperRun denied = helper("setuid-denied 65534");
   HelperRun self = helper("setuid-self 65534");
   HelperRun escalated = helper("setuid-cap 65534");
-  Events ev = t.stop();
+  Events ev = stop(t);
   EXPECT_EQ(denied.err, EPERM);
   EXPECT_EQ(self.result, 0);
   EXPECT_EQ(escalated.result, 0);
@@ -207,15 +182,15 @@ TEST_F(RulesE2E, SecretReadAndAuthConfigChangeButNotTheirBenignTwins) {
   const std::string sudoers = "/etc/sudoers.d/ktrail-rules-test";
   ASSERT_EQ(sh("mkdir -p " + home + "/.ssh && echo '# keys' > " + keys).rc, 0);
   ASSERT_EQ(sh("echo '# ktrail rules test' > " + dir_ + "/sudoers && install -m 440 " + dir_ + "/sudoers " + sudoers).rc, 0);
-  Tracer t;
-  ASSERT_TRUE(t.start(dir_, {"--events", "exec,exit,cred,ssh,capable,file"})) << read_file(t.err);
+  Agent t;
+  ASSERT_TRUE(t.start({"--events", "exec,exit,cred,ssh,capable,file"})) << t.err();
   HelperRun shadow = helper("read /etc/shadow");
   ASSERT_EQ(sh("passwd -S root >/dev/null").rc, 0);  // benign: passwd reads shadow for a living
   HelperRun keys_read = helper("read " + keys);
   HelperRun keys_write = helper("append " + keys);
   HelperRun sudo_read = helper("read " + sudoers);
   HelperRun sudo_write = helper("append " + sudoers);
-  Events ev = t.stop();
+  Events ev = stop(t);
   unlink(sudoers.c_str());
 
   auto open_of = [](int pid, const std::string &path) {
@@ -238,12 +213,12 @@ TEST_F(RulesE2E, SecretReadAndAuthConfigChangeButNotTheirBenignTwins) {
 }
 
 TEST_F(RulesE2E, DangerousCapabilityOncePerExecutableButNotOtherCapabilities) {
-  Tracer t;
-  ASSERT_TRUE(t.start(dir_)) << read_file(t.err);
+  Agent t;
+  ASSERT_TRUE(t.start()) << t.err();
   HelperRun admin = helper("cap-sysadmin 65534");
   HelperRun admin2 = helper("cap-sysadmin 65534");
   HelperRun timecap = helper("cap-systime 65534");
-  Events ev = t.stop();
+  Events ev = stop(t);
   EXPECT_EQ(admin.err, EPERM);
   EXPECT_EQ(timecap.err, EPERM);
   auto capable_of = [](int pid, const std::string &cap) {
@@ -275,23 +250,23 @@ TEST_F(RulesE2E, SighupReloadsWithoutLosingEvents) {
     rename((rules + ".tmp").c_str(), rules.c_str());
   };
   write_rule("saw-true", "true");
-  Tracer t;
-  ASSERT_TRUE(t.start(dir_, {"--rules", rules})) << read_file(t.err);
+  Agent t;
+  ASSERT_TRUE(t.start({"--rules", rules})) << t.err();
   ASSERT_EQ(sh("for i in $(seq 100); do /bin/true; /bin/false; done; exit 0").rc, 0);
   write_rule("saw-false", "false");
   // Reload while execs run: the loop keeps going through it.
   auto loop = std::thread([] { sh("for i in $(seq 300); do /bin/true; /bin/false; done; exit 0"); });
   std::this_thread::sleep_for(100ms);
-  kill(t.pid, SIGHUP);
+  kill(t.pid(), SIGHUP);
   loop.join();
-  ASSERT_TRUE(wait_for([&] { return read_file(t.err).find("rules: reloaded, 1 active") != std::string::npos; }, 10s))
-      << read_file(t.err);
+  ASSERT_TRUE(wait_for([&] { return t.err().find("rules: reloaded, 1 active") != std::string::npos; }, 10s))
+      << t.err();
   ASSERT_EQ(sh("for i in $(seq 50); do /bin/false; done; exit 0").rc, 0);
   std::ofstream(rules) << "rules:\n  - id: broken\n    name: B\n    severity: low\n    condition: process.nam == \"x\"\n";
-  kill(t.pid, SIGHUP);
-  ASSERT_TRUE(wait_for([&] { return read_file(t.err).find("reload failed") != std::string::npos; }, 10s)) << read_file(t.err);
+  kill(t.pid(), SIGHUP);
+  ASSERT_TRUE(wait_for([&] { return t.err().find("reload failed") != std::string::npos; }, 10s)) << t.err();
   ASSERT_EQ(sh("for i in $(seq 10); do /bin/false; done; exit 0").rc, 0);
-  Events ev = t.stop();
+  Events ev = stop(t);
 
   uint64_t prev = 0;
   for (const auto &e : ev.all) {
@@ -397,10 +372,10 @@ TEST_F(RulesSsh, LoginAfterFailureBurstButNotAfterAFewTypos) {
   };
   {
     // Benign twin: two typos, then the right password.
-    Tracer t;
-    ASSERT_TRUE(t.start(dir_)) << read_file(t.err);
+    Agent t;
+    ASSERT_TRUE(t.start()) << t.err();
     attempts(2, true);
-    Events ev = t.stop();
+    Events ev = stop(t);
     auto failures = ev.where(auth("failure"));
     EXPECT_EQ(failures.size(), 2u) << Events::dump(failures) << "\nsshd's log:\n" << read_file(sshd_.log);
     expect_no_alert(ev, "ssh-fail-burst", auth("failure"));
@@ -413,10 +388,10 @@ TEST_F(RulesSsh, LoginAfterFailureBurstButNotAfterAFewTypos) {
       return e.contains("ktrail") && e["ktrail"].contains("ssh") && e["ktrail"]["ssh"].value("self_check", false);
     });
   }
-  Tracer t;
-  ASSERT_TRUE(t.start(dir_)) << read_file(t.err);
+  Agent t;
+  ASSERT_TRUE(t.start()) << t.err();
   attempts(5, true);
-  Events ev = t.stop();
+  Events ev = stop(t);
   auto failures = ev.where(auth("failure"));
   ASSERT_EQ(failures.size(), 5u) << Events::dump(failures) << "\nsshd's log:\n" << read_file(sshd_.log);
   json burst = expect_alert(ev, "ssh-fail-burst", 47, "medium", auth("failure"), 5);
@@ -478,13 +453,13 @@ class RulesContainers : public RulesE2E {
 };
 
 TEST_F(RulesContainers, ShellWithATtyAndSetuidBinaryButNotScriptsOrPlainBinaries) {
-  Tracer t;
-  ASSERT_TRUE(t.start(dir_)) << read_file(t.err);
+  Agent t;
+  ASSERT_TRUE(t.start()) << t.err();
   run(std::string("-t ") + kImage + " /bin/sh -c 'exit 0'");            // interactive shell
   run(std::string(kImage) + " /bin/sh -c 'exit 0'");                    // benign: a script, no tty
   run(std::string("--user 1000 ") + kImage + " /suid-probe");           // setuid binary as a user
   run(std::string("--user 1000 ") + kImage + " /plain-probe");          // benign: no setuid bit
-  Events ev = t.stop();
+  Events ev = stop(t);
 
   auto exec_of = [](const std::string &exe, bool tty) {
     return [exe, tty](const json &e) {

@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "agent.h"
 #include "sshd_harness.h"
 
 using json = nlohmann::json;
@@ -39,43 +40,13 @@ const char *const kSudoers = "/etc/sudoers.d/ktrail-ssh-test";
 
 using namespace ktrail::test;
 
+// One scenario's records.
 struct Events {
   std::vector<json> all;
   std::vector<json> action(const std::string &a) const {
-    std::vector<json> out;
-    for (const auto &e : all)
-      if (e["event"]["action"] == a) out.push_back(e);
-    return out;
+    return select(all, [&](const json &e) { return e["event"]["action"] == a; });
   }
-  std::vector<json> where(const std::function<bool(const json &)> &f) const {
-    std::vector<json> out;
-    for (const auto &e : all)
-      if (f(e)) out.push_back(e);
-    return out;
-  }
-};
-
-// `ktrail run` for the duration of one scenario.
-struct Tracer {
-  std::string out, err;
-  pid_t pid = -1;
-  bool start(const std::string &dir) {
-    out = dir + "/events.ndjson";
-    err = dir + "/ktrail.err";
-    pid = spawn({KTRAIL_BIN, "run", "--format", "json", "--chain-state", "none", "-o", "file:" + out}, err);
-    return wait_for([&] { return read_file(err).find("tracing via") != std::string::npos; }, 60s);
-  }
-  Events stop() {
-    kill(pid, SIGINT);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << read_file(err);
-    Events ev;
-    std::istringstream in(read_file(out));
-    std::string line;
-    while (std::getline(in, line)) ev.all.push_back(json::parse(line));  // every line parses
-    return ev;
-  }
+  std::vector<json> where(const std::function<bool(const json &)> &f) const { return select(all, f); }
 };
 
 class SshE2E : public ::testing::Test {
@@ -233,14 +204,14 @@ Sshd SshE2E::sshd_;
 // 1) Password login running a command, then sudo: the sudo'd exec is root but still the
 //    SSH user's session.
 TEST_F(SshE2E, PasswordLoginThenSudoKeepsTheSession) {
-  Tracer t;
-  ASSERT_TRUE(t.start(dir_)) << read_file(t.err);
+  Agent t;
+  ASSERT_TRUE(t.start()) << t.err();
   Cmd c = sh("sshpass -p '" + std::string(kPassword) + "' ssh " + password_opts(sshd_.port) + " " + kUser +
              "@127.0.0.1 'id -un; sudo -n /usr/bin/id -u'");
   ASSERT_EQ(c.rc, 0) << c.out;
   EXPECT_NE(c.out.find(std::string(kUser) + "\n0"), std::string::npos) << c.out;
   std::this_thread::sleep_for(1s);
-  Events ev = t.stop();
+  Events ev{t.stop_and_read()};
 
   auto ports = sshd_.logged_ports("Accepted password for " + std::string(kUser));
   ASSERT_EQ(ports.size(), 1u);
@@ -309,12 +280,12 @@ TEST_F(SshE2E, PasswordLoginThenSudoKeepsTheSession) {
 
 // 2) Key login: method publickey, key type and the fingerprint ssh-keygen -lf prints.
 TEST_F(SshE2E, KeyLoginReportsTheFingerprint) {
-  Tracer t;
-  ASSERT_TRUE(t.start(dir_)) << read_file(t.err);
+  Agent t;
+  ASSERT_TRUE(t.start()) << t.err();
   Cmd c = sh("ssh -i " + dir_ + "/good -o BatchMode=yes " + ssh_opts(sshd_.port) + " " + kUser + "@127.0.0.1 true");
   ASSERT_EQ(c.rc, 0) << c.out;
   std::this_thread::sleep_for(1s);
-  Events ev = t.stop();
+  Events ev{t.stop_and_read()};
 
   auto ports = sshd_.logged_ports("Accepted publickey for " + std::string(kUser));
   ASSERT_EQ(ports.size(), 1u);
@@ -357,12 +328,12 @@ TEST_F(SshE2E, KeyLoginReportsTheFingerprint) {
 
 // 3) Wrong password: a failure, counted for the source.
 TEST_F(SshE2E, WrongPasswordIsAFailure) {
-  Tracer t;
-  ASSERT_TRUE(t.start(dir_)) << read_file(t.err);
+  Agent t;
+  ASSERT_TRUE(t.start()) << t.err();
   Cmd c = sh("sshpass -p wrong-password ssh " + password_opts(sshd_.port) + " " + kUser + "@127.0.0.1 true");
   ASSERT_NE(c.rc, 0);
   std::this_thread::sleep_for(1s);
-  Events ev = t.stop();
+  Events ev{t.stop_and_read()};
 
   auto ports = sshd_.logged_ports("Failed password for " + std::string(kUser));
   ASSERT_EQ(ports.size(), 1u);
@@ -388,12 +359,12 @@ TEST_F(SshE2E, WrongPasswordIsAFailure) {
 
 // 4) Unknown user: a failure that says the user does not exist.
 TEST_F(SshE2E, UnknownUserIsAFailure) {
-  Tracer t;
-  ASSERT_TRUE(t.start(dir_)) << read_file(t.err);
+  Agent t;
+  ASSERT_TRUE(t.start()) << t.err();
   Cmd c = sh("sshpass -p whatever ssh " + password_opts(sshd_.port) + " " + kNoUser + "@127.0.0.1 true");
   ASSERT_NE(c.rc, 0);
   std::this_thread::sleep_for(1s);
-  Events ev = t.stop();
+  Events ev{t.stop_and_read()};
 
   auto ports = sshd_.logged_ports("Failed password for invalid user " + std::string(kNoUser));
   ASSERT_EQ(ports.size(), 1u);
@@ -419,12 +390,12 @@ TEST_F(SshE2E, UnknownUserIsAFailure) {
 // 5) Rejected key at sshd's default LogLevel INFO: sshd logs only that the client left, so
 //    the method comes from the monitor's authorized_keys lookup and there is no fingerprint.
 TEST_F(SshE2E, RejectedKeyIsAFailure) {
-  Tracer t;
-  ASSERT_TRUE(t.start(dir_)) << read_file(t.err);
+  Agent t;
+  ASSERT_TRUE(t.start()) << t.err();
   Cmd c = sh("ssh -i " + dir_ + "/bad -o BatchMode=yes " + ssh_opts(sshd_.port) + " " + kUser + "@127.0.0.1 true");
   ASSERT_NE(c.rc, 0);
   std::this_thread::sleep_for(1s);
-  Events ev = t.stop();
+  Events ev{t.stop_and_read()};
 
   auto ports = sshd_.logged_ports("Connection closed by authenticating user " + std::string(kUser));
   ASSERT_EQ(ports.size(), 1u);
@@ -453,12 +424,12 @@ TEST_F(SshE2E, RejectedKeyAtVerboseHasTheFingerprint) {
   Sshd verbose;
   mkdir((dir_ + "/verbose").c_str(), 0700);
   ASSERT_TRUE(verbose.start(dir_ + "/verbose", "VERBOSE")) << read_file(dir_ + "/verbose/sshd.out");
-  Tracer t;
-  ASSERT_TRUE(t.start(dir_)) << read_file(t.err);
+  Agent t;
+  ASSERT_TRUE(t.start()) << t.err();
   Cmd c = sh("ssh -i " + dir_ + "/bad -o BatchMode=yes " + ssh_opts(verbose.port) + " " + kUser + "@127.0.0.1 true");
   ASSERT_NE(c.rc, 0);
   std::this_thread::sleep_for(1s);
-  Events ev = t.stop();
+  Events ev{t.stop_and_read()};
   verbose.stop();
 
   auto ports = verbose.logged_ports("Failed publickey for " + std::string(kUser));
@@ -487,12 +458,12 @@ TEST_F(SshE2E, SyslogDestinationIsCaptured) {
   viasyslog.syslog = true;
   mkdir((dir_ + "/syslog").c_str(), 0700);
   ASSERT_TRUE(viasyslog.start(dir_ + "/syslog", "INFO")) << read_file(dir_ + "/syslog/sshd.out");
-  Tracer t;
-  ASSERT_TRUE(t.start(dir_)) << read_file(t.err);
+  Agent t;
+  ASSERT_TRUE(t.start()) << t.err();
   Cmd c = sh("ssh -i " + dir_ + "/good -o BatchMode=yes " + ssh_opts(viasyslog.port) + " " + kUser + "@127.0.0.1 true");
   EXPECT_EQ(c.rc, 0) << c.out;
   std::this_thread::sleep_for(1s);
-  Events ev = t.stop();
+  Events ev{t.stop_and_read()};
   viasyslog.stop();
 
   auto ports = viasyslog.logged_ports("Accepted publickey for " + std::string(kUser));
@@ -514,8 +485,8 @@ TEST_F(SshE2E, SyslogDestinationIsCaptured) {
 
 // 6) A PTY session reports its tty on the session and on the commands.
 TEST_F(SshE2E, PtySessionReportsTheTty) {
-  Tracer t;
-  ASSERT_TRUE(t.start(dir_)) << read_file(t.err);
+  Agent t;
+  ASSERT_TRUE(t.start()) << t.err();
   Cmd c = sh("ssh -tt -i " + dir_ + "/good -o BatchMode=yes " + ssh_opts(sshd_.port) + " " + kUser +
              "@127.0.0.1 /usr/bin/tty </dev/null");
   ASSERT_EQ(c.rc, 0) << c.out;
@@ -523,7 +494,7 @@ TEST_F(SshE2E, PtySessionReportsTheTty) {
   ASSERT_TRUE(std::regex_search(c.out, m, std::regex(R"(/dev/(pts/\d+))"))) << c.out;
   const std::string tty = m[1];
   std::this_thread::sleep_for(1s);
-  Events ev = t.stop();
+  Events ev{t.stop_and_read()};
 
   auto ports = sshd_.logged_ports("Accepted publickey for " + std::string(kUser));
   ASSERT_FALSE(ports.empty());
@@ -557,14 +528,14 @@ TEST_F(SshE2E, SessionOpenBeforeStartIsAttributed) {
                        out);
   // Logged in once sshd says so and the remote sleep runs.
   ASSERT_TRUE(wait_for([&] { return sh("pgrep -u " + std::string(kUser) + " -x sleep").rc == 0; }, 15s));
-  Tracer t;
-  ASSERT_TRUE(t.start(dir_)) << read_file(t.err);
-  EXPECT_NE(read_file(t.err).find("SSH: 1 sessions open before start"), std::string::npos) << read_file(t.err);
+  Agent t;
+  ASSERT_TRUE(t.start()) << t.err();
+  EXPECT_NE(t.err().find("SSH: 1 sessions open before start"), std::string::npos) << t.err();
   int st = 0;
   waitpid(client, &st, 0);
   ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << read_file(out);
   std::this_thread::sleep_for(1s);
-  Events ev = t.stop();
+  Events ev{t.stop_and_read()};
 
   auto ports = sshd_.logged_ports("Accepted publickey for " + std::string(kUser));
   ASSERT_FALSE(ports.empty());

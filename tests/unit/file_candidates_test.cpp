@@ -99,6 +99,18 @@ TEST(FileCandidates, MatchHasTheKernelsSemantics) {
   EXPECT_EQ(r.match("/home/u/.ssh/authorized_keys", false), 3);
 }
 
+// A file event the kernel could not decide, as the agent receives it from pid 4242 (whose
+// /proc root the test fakes) unless told otherwise.
+Event candidate(uint32_t syscall, const std::string &path, uint32_t pid = 4242) {
+  Event e;
+  e.kind = EventKind::File;
+  e.proc.pid = pid;
+  e.file.syscall = syscall;
+  e.file.flags = KTRAIL_FILE_CANDIDATE;
+  e.file.path = path;
+  return e;
+}
+
 // The whole decision on an event, with a fake /proc whose PID/root is the test's root.
 TEST_F(FileCandidateRoot, CandidateEventResolvedInTheCallersRoot) {
   test::TempDir proc;
@@ -107,12 +119,7 @@ TEST_F(FileCandidateRoot, CandidateEventResolvedInTheCallersRoot) {
   FileCandidateResolver r;
   r.configure({"/etc/shadow", "/etc/ssh/"}, proc.path());
 
-  Event e;
-  e.kind = EventKind::File;
-  e.proc.pid = 4242;
-  e.file.syscall = KTRAIL_SYS_CHMOD;
-  e.file.flags = KTRAIL_FILE_CANDIDATE;
-  e.file.path = "/tmp/s";
+  Event e = candidate(KTRAIL_SYS_CHMOD, "/tmp/s");
   uint64_t reported = g_file_candidates.reported.load();
   ASSERT_TRUE(r.resolve(e));
   EXPECT_EQ(e.file.path, "/etc/shadow");
@@ -121,30 +128,23 @@ TEST_F(FileCandidateRoot, CandidateEventResolvedInTheCallersRoot) {
   EXPECT_TRUE(e.file.resolved_by_agent);
   EXPECT_EQ(g_file_candidates.reported.load(), reported + 1);
 
-  Event m = e;  // rename under a symlinked directory: the new name is watched
-  m.file = FileFields{};
-  m.file.syscall = KTRAIL_SYS_RENAME;
-  m.file.flags = KTRAIL_FILE_CANDIDATE;
-  m.file.path = "/tmp/x.tmp";
+  // rename under a symlinked directory: the new name is watched
+  Event m = candidate(KTRAIL_SYS_RENAME, "/tmp/x.tmp");
   m.file.new_path = "/tmp/rel/moduli";
   ASSERT_TRUE(r.resolve(m));
   EXPECT_EQ(m.file.path, "/tmp/x.tmp");
   EXPECT_EQ(m.file.new_path, "/etc/ssh/moduli");
   EXPECT_EQ(m.file.watch, 1u);
 
-  Event u = e;  // a symlink to an unwatched file: dropped, counted
-  u.file = FileFields{};
-  u.file.syscall = KTRAIL_SYS_CHMOD;
-  u.file.flags = KTRAIL_FILE_CANDIDATE;
-  u.file.path = "/tmp/p";
+  // a symlink to an unwatched file: dropped, counted
+  Event u = candidate(KTRAIL_SYS_CHMOD, "/tmp/p");
   uint64_t unwatched = g_file_candidates.unwatched.load();
   EXPECT_FALSE(r.resolve(u));
   EXPECT_EQ(u.file.path, "/tmp/p");
   EXPECT_EQ(g_file_candidates.unwatched.load(), unwatched + 1);
 
-  Event g = e;  // the caller is gone and lived in another mount namespace: unresolved
-  g.file = u.file;
-  g.proc.pid = 4243;
+  // the caller is gone and lived in another mount namespace: unresolved
+  Event g = candidate(KTRAIL_SYS_CHMOD, "/tmp/p", 4243);
   g.proc.mnt_ns = 1;
   uint64_t unresolved = g_file_candidates.unresolved.load();
   EXPECT_FALSE(r.resolve(g));
