@@ -22,6 +22,15 @@ static __always_inline bool ktrail_is_agent(void)
 	return ktrail_agent_tgid && (bpf_get_current_pid_tgid() >> 32) == ktrail_agent_tgid;
 }
 
+/* The same for task, the current task: btf (a tp_btf argument), a plain load instead of the
+ * helper call. */
+static __always_inline bool ktrail_is_agent_task(struct task_struct *task, bool btf)
+{
+	if (!btf)
+		return ktrail_is_agent();
+	return ktrail_agent_tgid && task->tgid == ktrail_agent_tgid;
+}
+
 static __always_inline void ktrail_read_creds(struct task_struct *task, struct ktrail_creds *c)
 {
 	const struct cred *cred = BPF_CORE_READ(task, cred);
