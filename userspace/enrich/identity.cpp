@@ -154,26 +154,30 @@ IdentityEnricher::Entry *IdentityEnricher::entry_for_cgroup(uint64_t id, uint32_
 
 IdentityEnricher::Entry *IdentityEnricher::entry_for_pid(uint32_t pid, uint32_t ppid, bool exec) {
   if (!pid) return nullptr;
-  auto it = by_pid_.find(pid);
+  Entry *known = by_pid_.find(pid);
   // An exec is where a process starts to run what its cgroup was set up for (a runtime moves
   // its init into the container's cgroups before it execs): read again if it is still there.
-  if (it != by_pid_.end() && !exec) return &it->second;
+  if (known && !exec) return known;
   std::string content;
   if (!gone(pid))
     content = read_all(cfg_.proc_root + "/" + std::to_string(pid) + "/cgroup");
   if (content.empty()) {
-    if (it != by_pid_.end()) return &it->second;
+    if (known) return known;
     // Gone already: it ran in its parent's cgroup unless it moved. The parent (a shell, a
     // worker) usually outlives it and has more short-lived children: read and keep its cgroup
     // once instead of failing a read for every child.
     Entry *p = ppid ? entry_for_pid(ppid, 0, false) : nullptr;
     if (!p) return nullptr;
-    Entry copy = *p;
-    if (by_pid_.size() >= kMaxEntries) by_pid_.clear();
-    return &(by_pid_[pid] = std::move(copy));
+    if (by_pid_.size() >= kMaxEntries) {
+      Entry copy = *p;  // clear() recycles p's slot
+      by_pid_.clear();
+      return &(by_pid_.put(pid) = std::move(copy));
+    }
+    // Copied into a recycled slot (p's stays put): no allocation for the child.
+    return &(by_pid_.put(pid) = *p);
   }
   if (by_pid_.size() >= kMaxEntries) by_pid_.clear();
-  Entry &e = by_pid_[pid];
+  Entry &e = by_pid_.put(pid);
   e = Entry{};
   e.ident = parse_cgroup_path(pick_cgroup_path(content));
   return &e;
@@ -276,13 +280,13 @@ void IdentityEnricher::container_names(Event &e) {
 void IdentityEnricher::exit_ahead(uint32_t pid) {
   // Bounded in case exit records announced here never reach enrich (an emit that failed).
   if (exiting_.size() >= kMaxEntries) exiting_.clear();
-  exiting_.insert(pid);
+  exiting_.put(pid) = true;
 }
 
 // Most of an exec storm's processes have exited by the time their exec record is read: the
 // drain usually holds their exit record too, which saves a kill(pid, 0) per exec.
 bool IdentityEnricher::gone(uint32_t pid) const {
-  return exiting_.count(pid) || known_gone(cfg_.proc_root, pid);
+  return exiting_.contains(pid) || known_gone(cfg_.proc_root, pid);
 }
 
 void IdentityEnricher::enrich(Event &e) {

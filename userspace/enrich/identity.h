@@ -6,7 +6,6 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "common/identity.h"
@@ -16,6 +15,7 @@
 #include "enrich/cloud.h"
 #include "enrich/docker.h"
 #include "enrich/k8s.h"
+#include "enrich/pid_map.h"
 #include "enrich/proc_table.h"
 #include "enrich/users.h"
 
@@ -82,11 +82,11 @@ class IdentityEnricher {
   std::shared_ptr<const CloudInfo> cloud_info_;
   bool cloud_checked_ = false;
   std::unordered_map<uint64_t, Entry> by_cgroup_;
-  std::unordered_map<uint32_t, Entry> by_pid_;  // v1-only hosts: the cgroup id says nothing
+  PidMap<Entry> by_pid_;  // v1-only hosts: the cgroup id says nothing
   std::unordered_map<std::string, ContainerUsers> users_;  // root dir dev:ino -> names
   std::unordered_map<std::string, std::pair<std::string, std::string>> last_root_;  // container -> key
   uint64_t host_root_dev_ = 0, host_root_ino_ = 0;
-  std::unordered_set<uint32_t> exiting_;  // exit_ahead(), until that exit record is enriched
+  PidMap<bool> exiting_;  // exit_ahead(), until that exit record is enriched
 };
 
 // Fills process.entry_leader / session_leader from the process table (pure, unit tested).
