@@ -399,6 +399,56 @@ TEST(ProcTableBound, CapacityEvictsAndReapRemovesDead) {
   EXPECT_TRUE(live.find(getpid()));
 }
 
+TEST(IdentityPerPid, ExecInItsParentsNamespacesTakesTheParentsCgroups) {
+  // A v1 host (no cgroup2 under this sys/fs/cgroup): identity comes from /proc/PID/cgroup.
+  test::TempDir root;
+  root.write("sys/fs/cgroup/.keep", "");
+  root.write("proc/500/cgroup", "5:memory:/user.slice\n");
+  // 501 and 502 are children of 500 that a runtime moved into a container's cgroups.
+  root.write("proc/501/cgroup", "5:memory:/docker/" + kId + "\n");
+  root.write("proc/502/cgroup", "5:memory:/docker/" + kId + "\n");
+  IdentityConfig cfg;
+  cfg.docker_sockets = {};
+  cfg.kube_auto = false;
+  cfg.cloud = CloudMode::Off;
+  cfg.sys_fs_cgroup = root.path() + "/sys/fs/cgroup";
+  cfg.proc_root = root.path() + "/proc";
+  IdentityEnricher id(cfg);
+  ASSERT_EQ(id.layout(), CgroupLayout::V1);
+  auto exec = [&](uint32_t pid, bool parent_ns) {
+    Event e;
+    e.kind = EventKind::Exec;
+    e.proc.pid = pid;
+    e.proc.ppid = 500;
+    id.enrich(e, parent_ns);
+    return e.container;
+  };
+  // New namespaces (a container's init, or a process that joined a container's): read.
+  auto c = exec(501, false);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->id, kId);
+  EXPECT_EQ(c->runtime, "docker");
+  // In its parent's namespaces: its parent's cgroups, without reading its own (this file would
+  // say otherwise, which no runtime produces for a process that shares the host's namespaces).
+  EXPECT_FALSE(exec(502, true));
+  // The parent's entry is read once and kept; a later non-exec record of 502 keeps 502's.
+  Event ex;
+  ex.kind = EventKind::Exit;
+  ex.proc.pid = 502;
+  ex.proc.ppid = 500;
+  id.enrich(ex);
+  EXPECT_FALSE(ex.container);
+  // A parent that cannot be resolved (gone, never seen): the child's own file is read.
+  root.write("proc/503/cgroup", "5:memory:/docker/" + kId + "\n");
+  Event orphan;
+  orphan.kind = EventKind::Exec;
+  orphan.proc.pid = 503;
+  orphan.proc.ppid = 9999;
+  id.enrich(orphan, true);
+  ASSERT_TRUE(orphan.container);
+  EXPECT_EQ(orphan.container->id, kId);
+}
+
 TEST(IdentityJson, ContainerPodCloudLeadersHost) {
   Event e;
   e.kind = EventKind::Exec;

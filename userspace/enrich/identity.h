@@ -42,16 +42,18 @@ class IdentityEnricher {
   void stop();
   // A cgroup2 directory was created (kernel record).
   void observe_cgroup(uint64_t id, const std::string &path, uint64_t boot_ns);
-  void enrich(Event &e);
+  // parent_ns: e is an exec and the process is in its parent's pid and mount namespaces.
+  void enrich(Event &e, bool parent_ns = false);
   void forget_pid(uint32_t pid) { by_pid_.erase(pid); }
   // pid's exit record is queued behind the records being handled (Pipeline::look_ahead): until
   // that record comes, pid is known gone without asking the kernel.
   void exit_ahead(uint32_t pid);
   // Periodic: drop cgroups that are gone (after a grace period).
   void housekeeping(uint64_t now_boot_ns);
-  // exec: the record is pid's exec (its cgroup membership is read afresh where it matters).
+  // exec: the record is pid's exec (its cgroup membership is read afresh where it matters,
+  // unless parent_ns says it runs where its parent does).
   std::shared_ptr<const ContainerInfo> resolve(uint64_t cgroup_id, uint32_t pid, uint32_t ppid,
-                                               bool exec = false);
+                                               bool exec = false, bool parent_ns = false);
   CgroupLayout layout() const { return layout_; }
   size_t cgroups_known() const { return cgroups_.size(); }
   PodStore &pods() { return pods_; }
@@ -67,7 +69,8 @@ class IdentityEnricher {
     NameDb passwd{""}, group{""};
   };
   Entry *entry_for_cgroup(uint64_t id, uint32_t pid);
-  Entry *entry_for_pid(uint32_t pid, uint32_t ppid, bool exec);
+  Entry *entry_for_pid(uint32_t pid, uint32_t ppid, bool exec, bool parent_ns = false);
+  Entry *inherit(uint32_t pid, const Entry &parent);  // pid's entry: a copy of its parent's
   void refresh(Entry &e);
   void container_names(Event &e);
   bool gone(uint32_t pid) const;
