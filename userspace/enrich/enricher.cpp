@@ -72,7 +72,6 @@ void Enricher::enrich(Event &e) {
     info.argc = std::max<uint32_t>(e.argc, static_cast<uint32_t>(e.args.size()));
     info.start_boot_ns = e.proc.start_boot_ns;
     info.pid_ns = e.proc.pid_ns;
-    info.mnt_ns = e.proc.mnt_ns;
     info.sid = sid;
     e.executable = info.executable;
   } else if (e.proc.pid) {
@@ -108,11 +107,7 @@ void Enricher::enrich(Event &e) {
     e.parent_executable = pp->executable;
   }
   fill_leaders(e, procs_);
-  if (identity_) {
-    const ProcInfo *pp = e.kind == EventKind::Exec ? procs_.find(e.proc.ppid) : nullptr;
-    identity_->enrich(e, pp && e.proc.pid_ns && e.proc.mnt_ns && pp->pid_ns == e.proc.pid_ns &&
-                             pp->mnt_ns == e.proc.mnt_ns);
-  }
+  if (identity_) identity_->enrich(e);
   if (opts_.ssh) {
     sessions_.process(e, before_, after_);
     if (!opts_.out_ssh) {

@@ -33,6 +33,13 @@ struct IdentityConfig {
   std::string proc_root = "/proc";
 };
 
+// A process's pid and mount namespaces (inode numbers, 0: unknown).
+struct Namespaces {
+  uint32_t pid = 0, mnt = 0;
+  bool known() const { return pid && mnt; }
+  bool operator==(const Namespaces &) const = default;
+};
+
 class IdentityEnricher {
  public:
   explicit IdentityEnricher(IdentityConfig cfg);
@@ -42,8 +49,7 @@ class IdentityEnricher {
   void stop();
   // A cgroup2 directory was created (kernel record).
   void observe_cgroup(uint64_t id, const std::string &path, uint64_t boot_ns);
-  // parent_ns: e is an exec and the process is in its parent's pid and mount namespaces.
-  void enrich(Event &e, bool parent_ns = false);
+  void enrich(Event &e);
   void forget_pid(uint32_t pid) { by_pid_.erase(pid); }
   // pid's exit record is queued behind the records being handled (Pipeline::look_ahead): until
   // that record comes, pid is known gone without asking the kernel.
@@ -51,9 +57,9 @@ class IdentityEnricher {
   // Periodic: drop cgroups that are gone (after a grace period).
   void housekeeping(uint64_t now_boot_ns);
   // exec: the record is pid's exec (its cgroup membership is read afresh where it matters,
-  // unless parent_ns says it runs where its parent does).
+  // unless ns, the exec's namespaces, are its parent's).
   std::shared_ptr<const ContainerInfo> resolve(uint64_t cgroup_id, uint32_t pid, uint32_t ppid,
-                                               bool exec = false, bool parent_ns = false);
+                                               bool exec = false, Namespaces ns = {});
   CgroupLayout layout() const { return layout_; }
   size_t cgroups_known() const { return cgroups_.size(); }
   PodStore &pods() { return pods_; }
@@ -64,13 +70,14 @@ class IdentityEnricher {
     CgroupIdentity ident;
     std::shared_ptr<const ContainerInfo> snap;
     uint64_t docker_v = ~0ull, pods_v = ~0ull;
+    Namespaces ns;  // per-pid entries: the process's, when known
   };
   struct ContainerUsers {
     NameDb passwd{""}, group{""};
   };
   Entry *entry_for_cgroup(uint64_t id, uint32_t pid);
-  Entry *entry_for_pid(uint32_t pid, uint32_t ppid, bool exec, bool parent_ns = false);
-  Entry *inherit(uint32_t pid, const Entry &parent);  // pid's entry: a copy of its parent's
+  Entry *entry_for_pid(uint32_t pid, uint32_t ppid, bool exec, Namespaces ns = {});
+  Entry *inherit(uint32_t pid, const Entry &parent, Namespaces ns);  // a copy of its parent's
   void refresh(Entry &e);
   void container_names(Event &e);
   bool gone(uint32_t pid) const;

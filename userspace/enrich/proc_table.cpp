@@ -37,8 +37,6 @@ bool ProcTable::read_proc(const std::string &root, uint32_t pid, ProcInfo &out) 
   if (n > 0) out.cwd.assign(buf, n);
   n = readlink((base + "/ns/pid").c_str(), buf, sizeof(buf) - 1);  // "pid:[4026531836]"
   if (n > 5) out.pid_ns = static_cast<uint32_t>(strtoul(std::string(buf + 5, n - 5).c_str(), nullptr, 10));
-  n = readlink((base + "/ns/mnt").c_str(), buf, sizeof(buf) - 1);  // "mnt:[4026531841]"
-  if (n > 5) out.mnt_ns = static_cast<uint32_t>(strtoul(std::string(buf + 5, n - 5).c_str(), nullptr, 10));
   std::string all = read_file(base + "/cmdline");
   out.args.clear();
   size_t i = 0;

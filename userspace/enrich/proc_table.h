@@ -21,7 +21,6 @@ struct ProcInfo {
   uint64_t start_boot_ns = 0;
   uint32_t sid = 0;
   uint32_t pid_ns = 0;
-  uint32_t mnt_ns = 0;  // with pid_ns: does an exec run where its parent does (identity)
 };
 
 class ProcTable {
