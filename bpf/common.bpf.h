@@ -22,6 +22,15 @@ static __always_inline bool ktrail_is_agent(void)
 	return ktrail_agent_tgid && (bpf_get_current_pid_tgid() >> 32) == ktrail_agent_tgid;
 }
 
+/* The same for task, the current task: btf (a tp_btf argument), a plain load instead of the
+ * helper call. */
+static __always_inline bool ktrail_is_agent_task(struct task_struct *task, bool btf)
+{
+	if (!btf)
+		return ktrail_is_agent();
+	return ktrail_agent_tgid && task->tgid == ktrail_agent_tgid;
+}
+
 static __always_inline void ktrail_read_creds(struct task_struct *task, struct ktrail_creds *c)
 {
 	const struct cred *cred = BPF_CORE_READ(task, cred);
@@ -59,7 +68,12 @@ static __always_inline void ktrail_fill_header_as(struct ktrail_header *h, struc
 	const struct cred *cred = KTRAIL_RD(btf, task, cred);
 
 	h->boot_ns = bpf_ktime_get_boot_ns();
-	h->cgroup_id = bpf_get_current_cgroup_id();
+	/* What bpf_get_current_cgroup_id() returns (task_dfl_cgroup(current)->kn->id), without
+	 * the helper call. */
+	if (btf)
+		h->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
+	else
+		h->cgroup_id = bpf_get_current_cgroup_id();
 	h->start_boot_ns = ktrail_task_start_boottime(leader, btf);
 	h->type = type;
 	h->size = size;
@@ -93,8 +107,15 @@ static __always_inline void ktrail_fill_header_as(struct ktrail_header *h, struc
 	h->flags = 0;
 	h->_pad0 = 0;
 	h->_pad1 = 0;
-	/* Every caller's task is current; the helper pads with NULs. */
-	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	/* Every caller's task is current. Two word loads instead of bpf_get_current_comm(),
+	 * which pads with NULs: older kernels (strlcpy in __set_task_comm) may leave stale bytes
+	 * after the NUL, and the agent reads up to the NUL. */
+	if (btf) {
+		*(__u64 *)&h->comm[0] = *(__u64 *)&task->comm[0];
+		*(__u64 *)&h->comm[8] = *(__u64 *)&task->comm[8];
+	} else {
+		bpf_get_current_comm(h->comm, sizeof(h->comm));
+	}
 }
 
 static __always_inline void ktrail_fill_header(struct ktrail_header *h, struct task_struct *task,

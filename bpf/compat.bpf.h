@@ -34,10 +34,23 @@ static __always_inline void *ktrail_scratch(void)
  * Every wakeup costs the traced task ~16 us (an IPI plus epoll wake), so records are submitted
  * with BPF_RB_NO_WAKEUP and the agent is woken only once ktrail_wakeup_bytes are pending; it
  * also drains on a short timer, which bounds latency when the backlog stays small.
+ * Asking the ring (bpf_ringbuf_query) costs a miss on the consumer position the agent writes
+ * from the other CPU, so each CPU asks once per 1/16 of the threshold it submitted, not per
+ * record; and a backlog above the threshold then forces one wakeup per such step, not one
+ * self-IPI per record while the agent catches up.
  */
 static __always_inline __u64 ktrail_wakeup_flags(__u64 size)
 {
-	if (bpf_ringbuf_query(&ktrail_rb, BPF_RB_AVAIL_DATA) + size >= ktrail_wakeup_bytes)
+	__u32 zero = 0;
+	__u64 *acc = bpf_map_lookup_elem(&ktrail_wake_acc, &zero);
+
+	if (!acc)
+		return BPF_RB_NO_WAKEUP;
+	*acc += size;
+	if (*acc < ktrail_wakeup_bytes / 16)
+		return BPF_RB_NO_WAKEUP;
+	*acc = 0;
+	if (bpf_ringbuf_query(&ktrail_rb, BPF_RB_AVAIL_DATA) >= ktrail_wakeup_bytes)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
 }

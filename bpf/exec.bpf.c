@@ -99,7 +99,7 @@ static __always_inline int ktrail_handle_exec(void *ctx, struct task_struct *tas
 	unsigned long arg_start, arg_end, len;
 	long n;
 
-	if (ktrail_is_agent())
+	if (ktrail_is_agent_task(task, btf))
 		return 0;
 	e = ktrail_scratch();
 	if (!e)
@@ -164,10 +164,8 @@ static __always_inline int ktrail_handle_exec(void *ctx, struct task_struct *tas
 /* A non-leader thread that execs takes over the leader's pid (de_thread), so its sys_exit runs
  * under a tid other than the one sys_enter stored the execve under: drop that entry here, or
  * it stays in the pending map for good and, at 16384 of them, tracking stops. */
-static __always_inline void ktrail_forget_pending(__u32 old_tid)
+static __always_inline void ktrail_forget_pending(__u32 old_tid, __u32 tid)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-
 	if (old_tid != tid)
 		bpf_map_delete_elem(&ktrail_pending_map, &old_tid);
 }
@@ -176,7 +174,7 @@ SEC("tp_btf/sched_process_exec")
 int BPF_PROG(tp_btf__sched_process_exec, struct task_struct *p, pid_t old_pid,
 	     struct linux_binprm *bprm)
 {
-	ktrail_forget_pending(old_pid);
+	ktrail_forget_pending(old_pid, p->pid);
 	return ktrail_handle_exec(ctx, p, true, bprm, NULL);
 }
 
@@ -185,7 +183,7 @@ int tracepoint__sched__sched_process_exec(struct trace_event_raw_sched_process_e
 {
 	const char *filename = (const char *)ctx + (ctx->__data_loc_filename & 0xFFFF);
 
-	ktrail_forget_pending(ctx->old_pid);
+	ktrail_forget_pending(ctx->old_pid, (__u32)bpf_get_current_pid_tgid());
 	return ktrail_handle_exec(ctx, ktrail_current(), false, NULL, filename);
 }
 
@@ -194,7 +192,7 @@ static __always_inline int ktrail_handle_exit(void *ctx, struct task_struct *tas
 {
 	struct ktrail_exit *e;
 
-	if (ktrail_is_agent())
+	if (ktrail_is_agent_task(task, btf))
 		return 0;
 	/* One record per process, when its last thread goes. */
 	if (!ktrail_group_dead(task, btf))

@@ -80,6 +80,15 @@ struct {
 	__type(value, struct ktrail_hook_stats);
 } ktrail_stats SEC(".maps") __weak;
 
+/* Per CPU: bytes submitted to the ring since this CPU last asked it how much is pending
+ * (compat.bpf.h, ktrail_wakeup_flags). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} ktrail_wake_acc SEC(".maps") __weak;
+
 /* Records are built here, not on the 512-byte BPF stack, then copied to the transport. */
 union ktrail_scratch {
 	struct ktrail_exec exec;

@@ -1942,7 +1942,12 @@ TEST_F(E2E, RestartWithPinLosesNothingUnreported) {
   EXPECT_GE(seen + lost2, static_cast<uint64_t>(n)) << "execs made while no agent ran vanished unreported";
   // Nothing reported twice: everything delivered plus everything reported lost, over both
   // agents, is at most what the kernel executed.
-  if (counting)
+  // The bound needs a counter that counted: once, on a machine shared with other sessions'
+  // tracers, it read 673 for the helper's own 3000 execs. Such a reading bounds nothing.
+  if (counting && kernel_execs < static_cast<uint64_t>(n))
+    std::printf("e2e: the perf counter saw %llu execs, fewer than the helper's %d: upper bound not checked\n",
+                (unsigned long long)kernel_execs, n);
+  else if (counting)
     EXPECT_LE(all_execs + lost1 + lost2, kernel_execs) << "more execs reported than the kernel performed";
 }
 

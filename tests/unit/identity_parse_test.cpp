@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "decode/decode.h"
@@ -397,6 +398,58 @@ TEST(ProcTableBound, CapacityEvictsAndReapRemovesDead) {
   live.upsert(1, self);
   EXPECT_EQ(live.reap("/proc"), 1u);
   EXPECT_TRUE(live.find(getpid()));
+}
+
+TEST(IdentityPerPid, ExecInItsParentsNamespacesTakesTheParentsCgroups) {
+  // A v1 host (no cgroup2 under this sys/fs/cgroup): identity comes from /proc/PID/cgroup.
+  test::TempDir root;
+  root.write("sys/fs/cgroup/.keep", "");
+  root.write("proc/500/cgroup", "5:memory:/user.slice\n");
+  std::filesystem::create_directories(root / "proc/500/ns");
+  std::filesystem::create_symlink("pid:[4026531836]", root / "proc/500/ns/pid");
+  std::filesystem::create_symlink("mnt:[4026531841]", root / "proc/500/ns/mnt");
+  // Children of 500 that a runtime moved into a container's cgroups.
+  for (const char *pid : {"501", "502", "503", "504"})
+    root.write(std::string("proc/") + pid + "/cgroup", "5:memory:/docker/" + kId + "\n");
+  IdentityConfig cfg;
+  cfg.docker_sockets = {};
+  cfg.kube_auto = false;
+  cfg.cloud = CloudMode::Off;
+  cfg.sys_fs_cgroup = root.path() + "/sys/fs/cgroup";
+  cfg.proc_root = root.path() + "/proc";
+  IdentityEnricher id(cfg);
+  ASSERT_EQ(id.layout(), CgroupLayout::V1);
+  auto exec = [&](uint32_t pid, uint32_t ppid, uint32_t pid_ns, uint32_t mnt_ns) {
+    Event e;
+    e.kind = EventKind::Exec;
+    e.proc.pid = pid;
+    e.proc.ppid = ppid;
+    e.proc.pid_ns = pid_ns;
+    e.proc.mnt_ns = mnt_ns;
+    id.enrich(e);
+    return e.container;
+  };
+  // In its parent's namespaces: its parent's cgroups, without reading its own (this file says
+  // otherwise, which no runtime produces for a process that shares its parent's namespaces).
+  EXPECT_FALSE(exec(501, 500, 4026531836u, 4026531841u));
+  Event ex;
+  ex.kind = EventKind::Exit;
+  ex.proc.pid = 501;
+  ex.proc.ppid = 500;
+  id.enrich(ex);
+  EXPECT_FALSE(ex.container) << "later records of 501 keep its entry";
+  // A mount namespace of its own (a container's init, or a process that joined one): read.
+  auto c = exec(502, 500, 4026531836u, 4026532100u);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->id, kId);
+  EXPECT_EQ(c->runtime, "docker");
+  // Namespaces not in the record, or a parent that cannot be resolved: read.
+  c = exec(503, 500, 0, 0);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->id, kId);
+  c = exec(504, 9999, 4026531836u, 4026531841u);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->id, kId);
 }
 
 TEST(IdentityJson, ContainerPodCloudLeadersHost) {

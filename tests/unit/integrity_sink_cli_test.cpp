@@ -1,6 +1,9 @@
 // The file sink's part in the trail (whole lines released on flush, size rotation, torn tails,
 // the tail a restart resumes from) and the new command-line options.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 
@@ -18,6 +21,55 @@ TEST(IntegritySink, LinesLeaveTheProcessOnlyOnFlush) {
   EXPECT_EQ(test::read_file(d / "f"), "") << "the pipeline decides when records are released";
   ASSERT_TRUE(s->flush());
   EXPECT_EQ(test::read_file(d / "f"), "{\"a\":1}\n");
+}
+
+TEST(IntegritySink, AllocatesAheadWhileOpenAndTrimsWhenDone) {
+  test::TempDir d;
+  const std::string path = d / "a.ndjson";
+  {
+    // Only where the file system allocates ahead at all (ext4, xfs, tmpfs do).
+    int fd = ::open((d / "probe").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    ASSERT_GE(fd, 0);
+    bool can = fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 1 << 20) == 0;
+    ::close(fd);
+    if (!can) GTEST_SKIP() << "no fallocate on this file system";
+  }
+  auto allocated = [&](const std::string &p) {
+    struct stat st;
+    EXPECT_EQ(stat(p.c_str(), &st), 0);
+    return static_cast<uint64_t>(st.st_blocks) * 512;
+  };
+  auto size = [&](const std::string &p) { return std::filesystem::file_size(p); };
+  std::string expected;
+  {
+    std::unique_ptr<Sink> s;
+    ASSERT_TRUE(make_sink("file:" + path, Format::Json, s, FileRotation{1 << 20, 1}));
+    for (int i = 0; i < 100; i++) {
+      std::string line = "{\"n\":" + std::to_string(i) + ",\"pad\":\"" + std::string(1000, 'p') + "\"}";
+      ASSERT_TRUE(s->write(line));
+      expected += line + "\n";
+    }
+    ASSERT_TRUE(s->flush());
+    EXPECT_EQ(size(path), expected.size()) << "the size is the records', not the allocation's";
+    EXPECT_GE(allocated(path), expected.size() + (1u << 20)) << "allocated ahead while open";
+    // Rotation closes the file: it keeps what its records need.
+    for (int i = 0; i < 1100 && !s->rotation_due(); i++) {
+      std::string line = "{\"m\":" + std::to_string(i) + ",\"pad\":\"" + std::string(1000, 'q') + "\"}";
+      ASSERT_TRUE(s->write(line));
+      expected += line + "\n";
+      if (i % 100 == 0) {
+        ASSERT_TRUE(s->flush());
+      }
+    }
+    ASSERT_TRUE(s->rotation_due());
+    ASSERT_TRUE(s->rotate());
+    EXPECT_EQ(test::read_file(path + ".1"), expected);
+    EXPECT_LT(allocated(path + ".1"), expected.size() + (64u << 10));
+    ASSERT_TRUE(s->write("{\"last\":1}"));
+  }
+  // Closed at exit: trimmed as well, and nothing but the record in it.
+  EXPECT_EQ(test::read_file(path), "{\"last\":1}\n");
+  EXPECT_LT(allocated(path), 64u << 10);
 }
 
 TEST(IntegritySink, RotatesAndKeepsMaxFiles) {

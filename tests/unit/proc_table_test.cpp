@@ -2,6 +2,8 @@
 #include <unistd.h>
 
 #include <climits>
+#include <random>
+#include <unordered_map>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -9,6 +11,7 @@
 
 #include "decode/event.h"
 #include "enrich/enricher.h"
+#include "enrich/pid_map.h"
 #include "enrich/proc_table.h"
 #include "temp_dir.h"
 
@@ -191,6 +194,117 @@ TEST_F(EnricherTest, UnknownPidReadFromProcThenInheritedFromParent) {
   ASSERT_NE(en.procs().find(99), nullptr);
   EXPECT_EQ(en.procs().find(99)->comm, "bash-child");
   EXPECT_EQ(en.procs().find(99)->ppid, 20u);
+}
+
+TEST_F(EnricherTest, ExecIntoARecycledSlotCarriesNothingOver) {
+  Enricher en(proc_.path(), etc_.path());
+  Event exec;
+  exec.kind = EventKind::Exec;
+  exec.proc.pid = 40;
+  exec.proc.ppid = 20;
+  exec.proc.comm = "long-running";
+  exec.proc.start_boot_ns = 7;
+  exec.proc.pid_ns = 4026531836u;
+  exec.sid = 20;
+  exec.filename = "/opt/a/much/longer/path/than/sso/holds/tool";
+  exec.cwd = "/var/lib/some/deep/working/directory";
+  exec.args = {"tool", "--with", "several", "arguments that are long enough to allocate"};
+  exec.argc = 4;
+  en.enrich(exec);
+  Event exit;
+  exit.kind = EventKind::Exit;
+  exit.proc.pid = 40;
+  exit.proc.ppid = 20;
+  en.enrich(exit);
+  en.after_emit(exit);
+  ASSERT_EQ(en.procs().find(40), nullptr);
+
+  // The next exec takes the departed process's slot: every member is this process's.
+  Event next;
+  next.kind = EventKind::Exec;
+  next.proc.pid = 41;
+  next.proc.ppid = 10;
+  next.proc.comm = "sh";
+  next.sid = 10;
+  next.filename = "sh";
+  next.cwd = "/";
+  next.args = {"sh"};
+  next.argc = 1;
+  en.enrich(next);
+  const ProcInfo *p = en.procs().find(41);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->ppid, 10u);
+  EXPECT_EQ(p->comm, "sh");
+  EXPECT_EQ(p->executable, "/sh");
+  EXPECT_EQ(p->cwd, "/");
+  EXPECT_EQ(p->args, (std::vector<std::string>{"sh"}));
+  EXPECT_EQ(p->argc, 1u);
+  EXPECT_EQ(p->start_boot_ns, 0u);
+  EXPECT_EQ(p->pid_ns, 0u);
+  EXPECT_EQ(p->sid, 10u);
+  EXPECT_EQ(next.executable, "/sh");
+}
+
+TEST(PidMapTest, MatchesAMapUnderChurn) {
+  // Pids cluster (sequential forks) and wrap around a small range, so probe runs collide,
+  // erase shifts members back across the table's end, and the index grows mid-run.
+  PidMap<std::string> m;
+  std::unordered_map<uint32_t, std::string> ref;
+  std::mt19937 rng(42);
+  for (int op = 0; op < 200000; op++) {
+    uint32_t pid = rng() % 3000;
+    if (op % 7 == 0) pid = UINT32_MAX - 1;  // far from the rest, and pid 0 is an ordinary key
+    if (op % 11 == 0) pid = 0;
+    if (rng() % 3) {
+      std::string v = std::to_string(op);
+      m.put(pid) = v;
+      ref[pid] = v;
+    } else {
+      EXPECT_EQ(m.erase(pid), ref.erase(pid) == 1);
+    }
+    if (op % 997 == 0) {
+      ASSERT_EQ(m.size(), ref.size());
+      for (uint32_t q = 0; q < 3000; q++) {
+        auto it = ref.find(q);
+        const std::string *got = m.find(q);
+        ASSERT_EQ(got != nullptr, it != ref.end()) << "pid " << q << " at op " << op;
+        if (got) {
+          ASSERT_EQ(*got, it->second);
+        }
+      }
+    }
+  }
+  size_t n = m.erase_if([](uint32_t pid, const std::string &) { return pid % 2 == 0; });
+  size_t expected = 0;
+  for (auto it = ref.begin(); it != ref.end();) it = it->first % 2 == 0 ? (expected++, ref.erase(it)) : std::next(it);
+  EXPECT_EQ(n, expected);
+  EXPECT_EQ(m.size(), ref.size());
+  for (auto &[pid, v] : ref) ASSERT_NE(m.find(pid), nullptr);
+  m.clear();
+  EXPECT_EQ(m.size(), 0u);
+  EXPECT_EQ(m.find(1), nullptr);
+}
+
+TEST(PidMapTest, ErasedSlotsAreReusedWithTheirBuffers) {
+  PidMap<std::string> m;
+  bool created = false;
+  std::string &a = m.put(100, &created);
+  EXPECT_TRUE(created);
+  a.assign(200, 'x');
+  const char *buffer = a.data();
+  m.put(100, &created);
+  EXPECT_FALSE(created);
+  EXPECT_TRUE(m.erase(100));
+  EXPECT_FALSE(m.erase(100));
+  // The next process gets the freed slot: same object, same heap buffer, no allocation.
+  std::string &b = m.put(101, &created);
+  EXPECT_TRUE(created);
+  EXPECT_EQ(&b, &a);
+  b.assign(150, 'y');
+  EXPECT_EQ(b.data(), buffer);
+  // Values never move while others come and go.
+  for (uint32_t pid = 1; pid < 5000; pid++) m.put(pid) = "v";
+  EXPECT_EQ(m.find(101), &b);
 }
 
 }  // namespace

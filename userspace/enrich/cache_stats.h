@@ -1,5 +1,7 @@
 // Hit/miss counts of the enrichment caches, for /metrics (metrics/agent_metrics.cpp). The
 // pipeline thread counts, the metrics server reads: relaxed atomics, no lock on the event path.
+// One writer, so a count is a load and a store, not a locked read-modify-write (several per
+// record).
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -8,7 +10,10 @@ namespace ktrail {
 
 struct CacheCounters {
   std::atomic<uint64_t> hits{0}, misses{0};
-  void count(bool hit) { (hit ? hits : misses).fetch_add(1, std::memory_order_relaxed); }
+  void count(bool hit) {
+    auto &c = hit ? hits : misses;
+    c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
 };
 
 // process: the process table (a miss reads /proc); users: uid/gid -> name (a miss is an id

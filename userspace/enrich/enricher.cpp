@@ -26,11 +26,21 @@ void Enricher::tick(uint64_t now_boot_ns, std::vector<Event> &out) {
   if (!opts_.out_ssh) out.resize(n);
 }
 
+void resolve_executable(const std::string &filename, const std::string &cwd, std::string &out) {
+  if (filename.empty() || filename[0] == '/' || cwd.empty() || cwd[0] != '/') {
+    out = filename;
+    return;
+  }
+  std::string_view f = filename;
+  if (f.substr(0, 2) == "./") f.remove_prefix(2);
+  out.assign(cwd == "/" ? std::string_view() : std::string_view(cwd));
+  out.append(1, '/').append(f);
+}
+
 std::string resolve_executable(const std::string &filename, const std::string &cwd) {
-  if (filename.empty() || filename[0] == '/' || cwd.empty() || cwd[0] != '/') return filename;
-  std::string f = filename;
-  if (f.rfind("./", 0) == 0) f = f.substr(2);
-  return (cwd == "/" ? "" : cwd) + "/" + f;
+  std::string out;
+  resolve_executable(filename, cwd, out);
+  return out;
 }
 
 void Enricher::enrich(Event &e) {
@@ -44,26 +54,26 @@ void Enricher::enrich(Event &e) {
   if (e.proc.loginuid != UINT32_MAX) e.audit_user_name = users_.user(e.proc.loginuid);
 
   if (e.kind == EventKind::Exec) {
-    ProcInfo info;
+    uint32_t sid = e.sid;
+    uint64_t st;
+    if (!sid && !ProcTable::read_stat(proc_root_, e.proc.pid, st, sid)) {
+      // Gone already: exec keeps the session, and a fork inherits its parent's.
+      const ProcInfo *prev = procs_.find(e.proc.pid);
+      if (!prev) prev = procs_.find(e.proc.ppid);
+      sid = prev ? prev->sid : 0;
+    }
+    // Assigned into the table's slot: its strings and vectors reuse their buffers.
+    ProcInfo &info = procs_.put(e.proc.pid);
     info.ppid = e.proc.ppid;
     info.comm = e.proc.comm;
     info.cwd = e.cwd;
-    info.executable = resolve_executable(e.filename, e.cwd);
+    resolve_executable(e.filename, e.cwd, info.executable);
     info.args = e.args;
     info.argc = std::max<uint32_t>(e.argc, static_cast<uint32_t>(e.args.size()));
     info.start_boot_ns = e.proc.start_boot_ns;
     info.pid_ns = e.proc.pid_ns;
-    uint64_t st;
-    if (e.sid) {
-      info.sid = e.sid;
-    } else if (!ProcTable::read_stat(proc_root_, e.proc.pid, st, info.sid)) {
-      // Gone already: exec keeps the session, and a fork inherits its parent's.
-      const ProcInfo *prev = procs_.find(e.proc.pid);
-      if (!prev) prev = procs_.find(e.proc.ppid);
-      info.sid = prev ? prev->sid : 0;
-    }
+    info.sid = sid;
     e.executable = info.executable;
-    procs_.upsert(e.proc.pid, std::move(info));
   } else if (e.proc.pid) {
     const ProcInfo *p = procs_.find(e.proc.pid);
     g_process_cache.count(p != nullptr);

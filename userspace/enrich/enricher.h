@@ -70,5 +70,6 @@ class Enricher {
 
 // Resolves the exec'ed file: absolute as is, relative against cwd.
 std::string resolve_executable(const std::string &filename, const std::string &cwd);
+void resolve_executable(const std::string &filename, const std::string &cwd, std::string &out);
 
 }  // namespace ktrail

@@ -3,6 +3,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdlib>
 #include <cstring>
 
@@ -107,8 +108,24 @@ void Clock::resync() {
 
 namespace {
 
+// "00" .. "99": every record formats three or four nanosecond timestamps, two digits a step.
+constexpr std::array<char, 200> kDigitPairs = [] {
+  std::array<char, 200> t{};
+  for (int i = 0; i < 100; i++) {
+    t[2 * i] = static_cast<char>('0' + i / 10);
+    t[2 * i + 1] = static_cast<char>('0' + i % 10);
+  }
+  return t;
+}();
+
+// The low `width` decimal digits of v, zero-padded.
 void put_digits(char *p, uint64_t v, int width) {
-  for (int i = width - 1; i >= 0; i--, v /= 10) p[i] = static_cast<char>('0' + v % 10);
+  int i = width;
+  for (; i >= 2; v /= 100) {
+    i -= 2;
+    memcpy(p + i, &kDigitPairs[2 * (v % 100)], 2);
+  }
+  if (i) p[0] = static_cast<char>('0' + v % 10);
 }
 
 // Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's civil_from_days): plain

@@ -6,7 +6,6 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "common/identity.h"
@@ -16,6 +15,7 @@
 #include "enrich/cloud.h"
 #include "enrich/docker.h"
 #include "enrich/k8s.h"
+#include "enrich/pid_map.h"
 #include "enrich/proc_table.h"
 #include "enrich/users.h"
 
@@ -31,6 +31,13 @@ struct IdentityConfig {
   int cloud_timeout_ms = 300;
   std::string sys_fs_cgroup = "/sys/fs/cgroup";
   std::string proc_root = "/proc";
+};
+
+// A process's pid and mount namespaces (inode numbers, 0: unknown).
+struct Namespaces {
+  uint32_t pid = 0, mnt = 0;
+  bool known() const { return pid && mnt; }
+  bool operator==(const Namespaces &) const = default;
 };
 
 class IdentityEnricher {
@@ -49,9 +56,10 @@ class IdentityEnricher {
   void exit_ahead(uint32_t pid);
   // Periodic: drop cgroups that are gone (after a grace period).
   void housekeeping(uint64_t now_boot_ns);
-  // exec: the record is pid's exec (its cgroup membership is read afresh where it matters).
+  // exec: the record is pid's exec (its cgroup membership is read afresh where it matters,
+  // unless ns, the exec's namespaces, are its parent's).
   std::shared_ptr<const ContainerInfo> resolve(uint64_t cgroup_id, uint32_t pid, uint32_t ppid,
-                                               bool exec = false);
+                                               bool exec = false, Namespaces ns = {});
   CgroupLayout layout() const { return layout_; }
   size_t cgroups_known() const { return cgroups_.size(); }
   PodStore &pods() { return pods_; }
@@ -62,12 +70,14 @@ class IdentityEnricher {
     CgroupIdentity ident;
     std::shared_ptr<const ContainerInfo> snap;
     uint64_t docker_v = ~0ull, pods_v = ~0ull;
+    Namespaces ns;  // per-pid entries: the process's, when known
   };
   struct ContainerUsers {
     NameDb passwd{""}, group{""};
   };
   Entry *entry_for_cgroup(uint64_t id, uint32_t pid);
-  Entry *entry_for_pid(uint32_t pid, uint32_t ppid, bool exec);
+  Entry *entry_for_pid(uint32_t pid, uint32_t ppid, bool exec, Namespaces ns = {});
+  Entry *inherit(uint32_t pid, const Entry &parent, Namespaces ns);  // a copy of its parent's
   void refresh(Entry &e);
   void container_names(Event &e);
   bool gone(uint32_t pid) const;
@@ -82,11 +92,11 @@ class IdentityEnricher {
   std::shared_ptr<const CloudInfo> cloud_info_;
   bool cloud_checked_ = false;
   std::unordered_map<uint64_t, Entry> by_cgroup_;
-  std::unordered_map<uint32_t, Entry> by_pid_;  // v1-only hosts: the cgroup id says nothing
+  PidMap<Entry> by_pid_;  // v1-only hosts: the cgroup id says nothing
   std::unordered_map<std::string, ContainerUsers> users_;  // root dir dev:ino -> names
   std::unordered_map<std::string, std::pair<std::string, std::string>> last_root_;  // container -> key
   uint64_t host_root_dev_ = 0, host_root_ino_ = 0;
-  std::unordered_set<uint32_t> exiting_;  // exit_ahead(), until that exit record is enriched
+  PidMap<bool> exiting_;  // exit_ahead(), until that exit record is enriched
 };
 
 // Fills process.entry_leader / session_leader from the process table (pure, unit tested).

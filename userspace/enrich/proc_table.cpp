@@ -61,7 +61,7 @@ size_t ProcTable::seed(const std::string &root) {
     ProcInfo info;
     if (procs_.size() >= cap_) break;
     if (read_proc(root, static_cast<uint32_t>(pid), info)) {
-      procs_[static_cast<uint32_t>(pid)] = std::move(info);
+      put(static_cast<uint32_t>(pid)) = std::move(info);
       n++;
     }
   }
@@ -69,19 +69,13 @@ size_t ProcTable::seed(const std::string &root) {
   return n;
 }
 
-const ProcInfo *ProcTable::find(uint32_t pid) const {
-  auto it = procs_.find(pid);
-  return it == procs_.end() ? nullptr : &it->second;
-}
-
-void ProcTable::upsert(uint32_t pid, ProcInfo info) {
-  if (procs_.size() >= cap_ && !procs_.count(pid)) {
+ProcInfo &ProcTable::put(uint32_t pid) {
+  if (procs_.size() >= cap_ && !procs_.contains(pid)) {
     reap(reap_root_);
     // Still full: every entry is alive. Evict one; it is re-read from /proc if it shows up.
-    for (auto it = procs_.begin(); procs_.size() >= cap_ && it != procs_.end();)
-      it = it->first == 1 ? std::next(it) : procs_.erase(it);
+    procs_.erase_if([&](uint32_t p, const ProcInfo &) { return p != 1 && procs_.size() >= cap_; });
   }
-  procs_[pid] = std::move(info);
+  return procs_.put(pid);
 }
 
 bool ProcTable::read_stat(const std::string &root, uint32_t pid, uint64_t &start, uint32_t &sid) {
@@ -103,23 +97,15 @@ bool ProcTable::read_stat(const std::string &root, uint32_t pid, uint64_t &start
 
 size_t ProcTable::reap(const std::string &root) {
   reap_root_ = root;
-  size_t n = 0;
-  for (auto it = procs_.begin(); it != procs_.end();) {
+  // /proc start times have clock-tick resolution: compare at that granularity.
+  const uint64_t tick = 1000000000ull / static_cast<uint64_t>(sysconf(_SC_CLK_TCK));
+  return procs_.erase_if([&](uint32_t pid, const ProcInfo &p) {
     uint64_t start = 0;
     uint32_t sid = 0;
-    bool alive = read_stat(root, it->first, start, sid);
-    // /proc start times have clock-tick resolution: compare at that granularity.
-    const uint64_t tick = 1000000000ull / static_cast<uint64_t>(sysconf(_SC_CLK_TCK));
-    bool reused = alive && it->second.start_boot_ns &&
-                  start / tick != it->second.start_boot_ns / tick;
-    if (!alive || reused) {
-      it = procs_.erase(it);
-      n++;
-    } else {
-      ++it;
-    }
-  }
-  return n;
+    bool alive = read_stat(root, pid, start, sid);
+    bool reused = alive && p.start_boot_ns && start / tick != p.start_boot_ns / tick;
+    return !alive || reused;
+  });
 }
 
 }  // namespace ktrail

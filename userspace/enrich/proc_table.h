@@ -3,8 +3,9 @@
 #pragma once
 #include <cstdint>
 #include <string>
-#include <unordered_map>
 #include <vector>
+
+#include "enrich/pid_map.h"
 
 namespace ktrail {
 
@@ -26,8 +27,11 @@ class ProcTable {
  public:
   // Reads every /proc/<pid>; root is configurable for tests.
   size_t seed(const std::string &proc_root = "/proc");
-  const ProcInfo *find(uint32_t pid) const;
-  void upsert(uint32_t pid, ProcInfo info);
+  const ProcInfo *find(uint32_t pid) const { return procs_.find(pid); }
+  void upsert(uint32_t pid, ProcInfo info) { put(pid) = std::move(info); }
+  // pid's entry, to be assigned in full: a new one reuses a departed process's slot, whose
+  // strings still hold that process's values (and keep their buffers for this one's).
+  ProcInfo &put(uint32_t pid);
   void remove(uint32_t pid) { procs_.erase(pid); }
   size_t size() const { return procs_.size(); }
   // Bounded memory: past this many entries, dead processes are reaped, then arbitrary ones
@@ -42,7 +46,7 @@ class ProcTable {
   static bool read_proc(const std::string &proc_root, uint32_t pid, ProcInfo &out);
 
  private:
-  std::unordered_map<uint32_t, ProcInfo> procs_;
+  PidMap<ProcInfo> procs_;
   size_t cap_ = 65536;
   std::string reap_root_ = "/proc";
 };

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -19,6 +20,8 @@ namespace {
 
 // A sink that is never flushed still must not grow without bound.
 constexpr size_t kMaxBuffered = 64u << 20;
+// How far ahead of its end a file is allocated (FileSink::allocate_ahead).
+constexpr uint64_t kAllocateStep = 4u << 20;
 // Longest line looked at when reading a file's tail (records are at most a few KiB).
 constexpr off_t kMaxTailLine = 1 << 20;
 
@@ -95,10 +98,11 @@ class FileSink : public Sink {
            FileRotation rot = {})
       : f_(f), owned_(owned), fmt_(fmt), name_(std::move(name)), path_(std::move(path)), rot_(rot) {
     struct stat st;
-    if (owned_ && fstat(fileno(f_), &st) == 0) size_ = synced_ = static_cast<uint64_t>(st.st_size);
+    if (owned_ && fstat(fileno(f_), &st) == 0) size_ = synced_ = allocated_ = static_cast<uint64_t>(st.st_size);
   }
   ~FileSink() override {
     flush();
+    trim_allocation();
     if (owned_ && f_) fclose(f_);
   }
   Format format() const override { return fmt_; }
@@ -113,6 +117,7 @@ class FileSink : public Sink {
     uint64_t n = buffered_records_;
     buffered_records_ = 0;
     if (!f_) return buf_.clear(), failed_.fetch_add(n, std::memory_order_relaxed), false;
+    allocate_ahead();
     bool ok = fwrite(buf_.data(), 1, buf_.size(), f_) == buf_.size();
     buf_.clear();
     ok = fflush(f_) == 0 && ok;
@@ -135,6 +140,7 @@ class FileSink : public Sink {
   bool rotation_due() const override { return owned_ && rot_.max_bytes && size_ >= rot_.max_bytes; }
   bool rotate() override {
     bool ok = flush();
+    trim_allocation();
     if (f_) {
       if (rot_.fsync != FileRotation::Fsync::Never)
         ok = fsync(fileno(f_)) == 0 && ok;  // a closed file is final: make it durable
@@ -149,7 +155,8 @@ class FileSink : public Sink {
       ok = ::rename(path_.c_str(), numbered(1).c_str()) == 0 && ok;
     }
     f_ = fopen(path_.c_str(), "ae");
-    size_ = synced_ = 0;
+    size_ = synced_ = allocated_ = 0;
+    allocate_ = true;
     if (!f_) {
       KLOG_ERROR("cannot reopen %s after rotation: %s", path_.c_str(), strerror(errno));
       return false;
@@ -168,6 +175,31 @@ class FileSink : public Sink {
   }
 
  private:
+  // Delayed allocation (ext4, xfs) does per-page work in every append into unallocated space:
+  // reserve, map, insert an extent. Allocating the file ahead in steps, without changing its
+  // size, takes that work off the agent's write path: a third of the kernel's time per written
+  // KiB here, and far steadier (bench/RESULTS.md, round 3). Where the file system cannot (or
+  // the disk is full), the file is written as before.
+  void allocate_ahead() {
+    if (!owned_ || !allocate_ || size_ <= allocated_) return;
+    const uint64_t from = std::max(allocated_, size_ - buf_.size());
+    const uint64_t len = size_ - from + kAllocateStep;
+    if (fallocate(fileno(f_), FALLOC_FL_KEEP_SIZE, static_cast<off_t>(from), static_cast<off_t>(len)) != 0) {
+      allocate_ = false;
+      return;
+    }
+    allocated_ = from + len;
+  }
+  // A file that is done with (rotated, or at exit) keeps only what its records need. Not when
+  // the size is not the one written here: what another writer appended is not ours to cut.
+  void trim_allocation() {
+    if (!owned_ || !f_ || allocated_ <= size_) return;
+    struct stat st;
+    if (fstat(fileno(f_), &st) == 0 && static_cast<uint64_t>(st.st_size) == size_ &&
+        ftruncate(fileno(f_), st.st_size) != 0)
+      KLOG_DEBUG("%s: releasing the space allocated ahead failed: %s", path_.c_str(), strerror(errno));
+    allocated_ = size_;
+  }
   std::string numbered(unsigned i) const { return path_ + "." + std::to_string(i); }
   std::string dir() const {
     std::string d = std::filesystem::path(path_).parent_path().string();
@@ -184,6 +216,8 @@ class FileSink : public Sink {
   uint64_t buffered_records_ = 0;
   std::atomic<uint64_t> written_{0}, failed_{0};  // records, counted when flushed
   uint64_t synced_ = 0;  // size_ at the last fsync (Fsync::Always)
+  uint64_t allocated_ = 0;  // the file is allocated up to here (allocate_ahead)
+  bool allocate_ = true;
 };
 
 }  // namespace
