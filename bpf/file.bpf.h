@@ -438,6 +438,43 @@ static __always_inline int ktrail_inode_rows(__u64 ino, __u32 lvl, const unsigne
 	return 0;
 }
 
+/* What the opened-file walk found: a watch row (judge the file), or only that the file may be
+ * below a watched directory missing at start (judge the file and the caller's path string). */
+#define KTRAIL_OPEN_HIT 1
+#define KTRAIL_OPEN_BELOW_MISSING 2
+
+/*
+ * Whether the directory with inode ino, lvl levels above the opened file, is the nearest
+ * existing ancestor of a watched directory missing at start, met from a child named like the
+ * missing component, at a level a watched file can be at. The level and the name keep an
+ * ancestor like / or /run from sending every open below it to the string match; the child's
+ * name is read only when the inode, level and length already match.
+ */
+static __always_inline bool ktrail_miss_hit(__u64 ino, __u32 lvl, const unsigned char *child_name,
+					    __u32 child_len)
+{
+	bool have_name = false;
+	__u64 name = 0;
+	__u32 r;
+
+	for (r = 0; r < KTRAIL_MISS_MAX; r++) {
+		if (r >= ktrail_miss_n)
+			break;
+		if (ktrail_miss[r].ino != ino || ktrail_miss[r].len != child_len)
+			continue;
+		if ((ktrail_miss[r].flags & KTRAIL_MISS_AT_LEAST) ? lvl < ktrail_miss[r].lvl
+								 : lvl != ktrail_miss[r].lvl)
+			continue;
+		if (!have_name) {
+			bpf_probe_read_kernel(&name, child_len >= 8 ? 8 : (child_len & 7), child_name);
+			have_name = true;
+		}
+		if (!((name ^ ktrail_miss[r].word) & ktrail_miss[r].mask))
+			return true;
+	}
+	return false;
+}
+
 /* The file behind fd: the fd table through BTF pointers (plain loads, 5.11+), then one read of
  * the slot (an array of pointers is not a BTF pointer to the verifier). */
 static __always_inline struct file *ktrail_open_file(long fd)
@@ -463,7 +500,7 @@ __noinline int ktrail_open_inode_hit_fast(__u64 fd)
 	struct file *f = ktrail_open_file((long)fd);
 	const unsigned char *child_name = NULL;
 	__u32 lvl, child_len = 0;
-	bool have_name = false;
+	bool have_name = false, miss = false;
 	struct dentry *d;
 	__u64 name = 0;
 
@@ -475,24 +512,30 @@ __noinline int ktrail_open_inode_hit_fast(__u64 fd)
 		struct dentry *parent;
 
 		if (!d)
-			return 0;
+			break;
 		parent = d->d_parent;
 		if (lvl == 0) {
 			if (ktrail_watch_suffix &&
 			    ktrail_suffix_match(ktrail_name_tail(d->d_name.name, d->d_name.len), d->d_name.len))
-				return 1;
-		} else if (ktrail_inode_rows(d->d_inode->i_ino, lvl, child_name, child_len, &name, &have_name)) {
-			return 1;
+				return KTRAIL_OPEN_HIT;
+		} else {
+			__u64 ino = d->d_inode->i_ino;
+
+			if (ktrail_inode_rows(ino, lvl, child_name, child_len, &name, &have_name))
+				return KTRAIL_OPEN_HIT;
+			if (!miss && lvl <= ktrail_miss_deepest)
+				miss = ktrail_miss_hit(ino, lvl, child_name, child_len);
 		}
 		if (parent == d)
-			return 0;
-		if (lvl >= 1 && !ktrail_rel_inside_n)
-			return 0;
+			break;
+		/* Nothing INSIDE to look for above the file's directory, and no missing row above. */
+		if (lvl >= 1 && !ktrail_rel_inside_n && (miss || lvl >= ktrail_miss_deepest))
+			break;
 		child_name = d->d_name.name;
 		child_len = d->d_name.len;
 		d = parent;
 	}
-	return 0;
+	return miss ? KTRAIL_OPEN_BELOW_MISSING : 0;
 }
 
 /*
@@ -503,13 +546,15 @@ __noinline int ktrail_open_inode_hit_fast(__u64 fd)
  * file or any parent up to KTRAIL_FILE_DEPTH levels (or the mount's root) is a watched prefix
  * directory, or when its name ends like a suffix entry. Rows come from stat() at start (inode
  * numbers only; the full match of the path walked from the dentries decides). Above the
- * file's directory only the INSIDE rows (first in ktrail_rel) are looked at.
+ * file's directory only the INSIDE rows (first in ktrail_rel) are looked at. KTRAIL_OPEN_HIT
+ * for those; KTRAIL_OPEN_BELOW_MISSING when only a missing directory's ancestor row
+ * (ktrail_miss_hit) was met: the file may be in that directory, created after start.
  */
 __noinline int ktrail_open_inode_hit(__u64 fd)
 {
 	struct file *f = ktrail_open_file((long)fd);
 	struct ktrail_dent x = {}, child = {};
-	bool have_name = false;
+	bool have_name = false, miss = false;
 	struct dentry *d;
 	__u64 name = 0;
 	__u32 lvl;
@@ -519,30 +564,33 @@ __noinline int ktrail_open_inode_hit(__u64 fd)
 	d = BPF_CORE_READ(f, f_path.dentry);
 	for (lvl = 0; lvl < KTRAIL_FILE_DEPTH; lvl++) {
 		struct inode *inode;
+		__u64 ino;
 
 		if (!d || ktrail_dent_read(&x, d))
-			return 0;
+			break;
 		/* The opened file itself needs no inode: a watched directory opened as such is its
 		 * parent's row by name. */
 		if (lvl == 0) {
 			if (ktrail_watch_suffix && ktrail_suffix_match(ktrail_name_tail(x.name, x.hash_len >> 32),
 								       x.hash_len >> 32))
-				return 1;
+				return KTRAIL_OPEN_HIT;
 		} else {
 			inode = x.inode; /* a plain copy: BPF_CORE_READ(x.inode) would relocate ktrail_dent */
-			if (ktrail_inode_rows(BPF_CORE_READ(inode, i_ino), lvl, child.name, child.hash_len >> 32,
-					      &name, &have_name))
-				return 1;
+			ino = BPF_CORE_READ(inode, i_ino);
+			if (ktrail_inode_rows(ino, lvl, child.name, child.hash_len >> 32, &name, &have_name))
+				return KTRAIL_OPEN_HIT;
+			if (!miss && lvl <= ktrail_miss_deepest)
+				miss = ktrail_miss_hit(ino, lvl, child.name, child.hash_len >> 32);
 		}
 		if (x.parent == d)
-			return 0;
-		/* Nothing INSIDE to look for above the file's directory. */
-		if (lvl >= 1 && !ktrail_rel_inside_n)
-			return 0;
+			break;
+		/* Nothing INSIDE to look for above the file's directory, and no missing row above. */
+		if (lvl >= 1 && !ktrail_rel_inside_n && (miss || lvl >= ktrail_miss_deepest))
+			break;
 		child = x;
 		d = x.parent;
 	}
-	return 0;
+	return miss ? KTRAIL_OPEN_BELOW_MISSING : 0;
 }
 
 /* Whether the caller lives in another mount namespace than the agent (a container). */
@@ -824,7 +872,7 @@ static __always_inline struct ktrail_file_tmp *ktrail_file_stage(__u32 kind, boo
 {
 	struct ktrail_file_tmp *t;
 	bool by_inode = false, by_path = true;
-	int i;
+	int i, hit;
 
 	/* A path that does not exist is not an access: probes for absent secrets would flood. */
 	if (!ktrail_trace_file || ret == -2 /* ENOENT */ || ret == -20 /* ENOTDIR */)
@@ -835,11 +883,13 @@ static __always_inline struct ktrail_file_tmp *ktrail_file_stage(__u32 kind, boo
 		bool at = kind == KTRAIL_SYS_OPENAT || kind == KTRAIL_SYS_OPENAT2;
 
 		/* A successful open is judged by the file it opened; the caller's path string only
-		 * where inodes known at start cannot tell (containers, watched directories missing
-		 * at start), and for failed opens (no file). */
-		by_inode = ret >= 0 && (ktrail_has_rdonly_cast ? ktrail_open_inode_hit_fast(ret)
-								: ktrail_open_inode_hit(ret));
-		by_path = ret < 0 || ktrail_watch_missing || ktrail_foreign_mntns();
+		 * where inodes known at start cannot tell (containers; a file below the ancestor of
+		 * a watched directory missing at start), and for failed opens (no file). */
+		hit = ret < 0 ? 0 : ktrail_has_rdonly_cast ? ktrail_open_inode_hit_fast(ret)
+							   : ktrail_open_inode_hit(ret);
+		by_inode = hit != 0;
+		by_path = ret < 0 || hit == KTRAIL_OPEN_BELOW_MISSING || ktrail_watch_missing ||
+			  ktrail_foreign_mntns();
 		if (!by_inode &&
 		    !(by_path && ktrail_open_candidate(at ? args[0] : (__u64)(long)KTRAIL_AT_FDCWD,
 						       at ? args[1] : args[0], ret)))

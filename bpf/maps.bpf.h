@@ -35,9 +35,14 @@ const volatile __u32 ktrail_rel_n __weak = 0;
  * look at these only. */
 const volatile __u32 ktrail_rel_inside_n __weak = 0;
 const volatile struct ktrail_watch_rel ktrail_rel[KTRAIL_REL_MAX] __weak = {};
-/* 1: a watched directory (an exact entry's parent, a prefix entry's directory) did not exist at
- * start, so successful opens are also checked by the path string, not only by inode. */
+/* 1: a watched directory missing at start lies deeper below its nearest existing ancestor than
+ * the opened-file walk reaches, so every successful open is also checked by the path string. */
 const volatile __u32 ktrail_watch_missing __weak = 0;
+/* Watched directories missing at start, by their nearest existing ancestor; ktrail_miss_deepest:
+ * the deepest level of the opened-file walk at which one of these rows can be met. */
+const volatile __u32 ktrail_miss_n __weak = 0;
+const volatile __u32 ktrail_miss_deepest __weak = 0;
+const volatile struct ktrail_watch_miss ktrail_miss[KTRAIL_MISS_MAX] __weak = {};
 /* The agent's mount namespace (inode number): callers in another one (containers) are also
  * checked by the path string, since their watched files are not the host's inodes. */
 const volatile __u32 ktrail_agent_mntns __weak = 0;

@@ -440,6 +440,79 @@ TEST_F(Files, OpenedFileMatchesSymlinksDotDotAndNewFiles) {
     if (e.contains("file")) EXPECT_NE(e["file"]["path"], plain_dir_ + "/plain");
 }
 
+// Watched directories that do not exist at start: the agent logs them and the kernel keeps a
+// row for their nearest existing directory, so opens in them once created are reported (on
+// the opened file, through symlinks and relative paths too), while an unwatched file at the
+// same depth under the same ancestor is not.
+TEST_F(Files, DirectoriesMissingAtStartCaughtOnceCreated) {
+  const std::string late = dir_ + "/late", deep = late + "/deep", sub = deep + "/sub";
+  const std::string later = plain_dir_ + "/later", exact = later + "/exact";
+  Agent a;
+  ASSERT_TRUE(a.start({"--events", "file", "--no-default-watch", "--watch", deep + "/", "--watch", exact})) << a.err();
+  EXPECT_NE(a.err().find(deep + "/ does not exist yet"), std::string::npos) << a.err();
+  EXPECT_NE(a.err().find(later + " does not exist yet"), std::string::npos) << a.err();
+  for (const auto &d : {late, deep, sub, late + "/other", late + "/other/sub", later})
+    ASSERT_EQ(mkdir(d.c_str(), 0755), 0) << d;
+  const std::string link = plain_dir_ + "/late-link";
+
+  HelperResult created = helper({"create", sub + "/new"});
+  HelperResult created_exact = helper({"create", exact});
+  ASSERT_EQ(symlink((sub + "/new").c_str(), link.c_str()), 0);
+  HelperResult via_link = helper({"read", link});
+  HelperResult relative = helper({"relread", deep, "sub/new"});
+  HelperResult sibling = helper({"create", late + "/other/sub/new"});
+  HelperResult sibling_exact = helper({"create", later + "/other"});
+  for (auto *r : {&created, &created_exact, &via_link, &relative, &sibling, &sibling_exact}) {
+    ASSERT_GT(r->pid, 0);
+    EXPECT_GE(r->ret, 0);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto evs = a.stop_and_read();
+
+  struct Want {
+    HelperResult *r;
+    std::string path, watch, intent;
+    bool relative;
+  };
+  for (const Want &w : {Want{&created, sub + "/new", deep + "/", "write", false},
+                        Want{&created_exact, exact, exact, "write", false},
+                        Want{&via_link, sub + "/new", deep + "/", "read", false},
+                        Want{&relative, sub + "/new", deep + "/", "read", true}}) {
+    auto v = file_events(evs, w.r->pid);
+    ASSERT_EQ(v.size(), 1u) << w.path;
+    const json &e = v[0];
+    check_file_common(e, "open", "access", w.path, true);
+    struct stat st;
+    ASSERT_EQ(stat(w.path.c_str(), &st), 0);
+    EXPECT_EQ(e["ktrail"]["file"]["syscall"], "openat");
+    EXPECT_EQ(e["ktrail"]["file"]["return"], w.r->ret);
+    EXPECT_EQ(e["ktrail"]["file"]["watch"], w.watch);
+    EXPECT_EQ(e["ktrail"]["file"]["intent"], w.intent);
+    EXPECT_EQ(e["ktrail"]["file"]["resolved"], true) << "matched on the opened file";
+    EXPECT_EQ(e["ktrail"]["file"].contains("relative"), w.relative);
+    if (w.intent == "write") {
+      EXPECT_EQ(e["ktrail"]["file"]["create_mode"], "0600");
+      EXPECT_EQ(e["ktrail"]["file"]["flags"].get<uint64_t>() & (O_ACCMODE | O_CREAT | O_TRUNC),
+                static_cast<uint64_t>(O_WRONLY | O_CREAT | O_TRUNC));
+    } else {
+      EXPECT_EQ(e["ktrail"]["file"]["flags"].get<uint64_t>() & O_ACCMODE, 0u);
+    }
+    EXPECT_EQ(e["file"]["inode"], std::to_string(st.st_ino));
+    EXPECT_EQ(e["file"]["mode"], "0600");
+    EXPECT_EQ(e["file"]["uid"], "0");
+    EXPECT_EQ(e["file"]["gid"], "0");
+    EXPECT_EQ(e["process"]["user"]["id"], 0);
+    EXPECT_FALSE(e.contains("error"));
+  }
+  EXPECT_TRUE(file_events(evs, sibling.pid).empty());
+  EXPECT_TRUE(file_events(evs, sibling_exact.pid).empty());
+  for (const auto &e : evs)
+    if (e.contains("file")) {
+      EXPECT_NE(e["file"]["path"], late + "/other/sub/new");
+      EXPECT_NE(e["file"]["path"], later + "/other");
+    }
+}
+
 // Path-based chmod/chown report the mode/owner they replaced, from the agent's cache (stat at
 // start, then every event on the path); fd-based ones from the kernel.
 TEST_F(Files, ChmodChownReportOldAndNewAttributes) {

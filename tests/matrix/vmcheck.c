@@ -553,7 +553,9 @@ static void functional(const char *scenario, const char *const *args, struct exp
 
 /* Watched files on this kernel's CO-RE layout: an open through a symlink is reported with the
  * real path (matched on the opened file's dentries and inodes), and a path-based chmod carries
- * the mode it replaced (the agent's cache). extra: NULL, or "--hooks" "tracepoint" etc. */
+ * the mode it replaced (the agent's cache); a watched directory missing at start is caught
+ * once created (its nearest existing ancestor's row), its unwatched sibling is not.
+ * extra: NULL, or "--hooks" "tracepoint" etc. */
 static void files(const char *scenario, const char *const *extra) {
 	struct agent a;
 	char dir[300], secret[340], link[340], watch[310], line[8192];
@@ -593,6 +595,19 @@ static void files(const char *scenario, const char *const *extra) {
 	args[i++] = "--no-default-watch";
 	args[i++] = "--watch";
 	args[i++] = watch;
+	char missing[320], late[360], late_file[380], sibling[360], sibling_file[380];
+	snprintf(missing, sizeof(missing), "%s/missing-%s", workdir, scenario);
+	snprintf(late, sizeof(late), "%s/w/", missing);
+	snprintf(late_file, sizeof(late_file), "%s/w/late", missing);
+	snprintf(sibling, sizeof(sibling), "%s/v", missing);
+	snprintf(sibling_file, sizeof(sibling_file), "%s/v/late", missing);
+	unlink(late_file);
+	unlink(sibling_file);
+	rmdir(late);
+	rmdir(sibling);
+	rmdir(missing);
+	args[i++] = "--watch";
+	args[i++] = late;
 	for (; extra && *extra && i < 14; extra++) args[i++] = *extra;
 	args[i] = NULL;
 	if (agent_start(&a, scenario, args)) return;
@@ -602,6 +617,13 @@ static void files(const char *scenario, const char *const *extra) {
 	int fd_deep = open(deep, O_RDONLY);
 	if (fd_deep >= 0) close(fd_deep);
 	int cm_link = chmod(via_dlink, 0640);
+	mkdir(missing, 0755);
+	mkdir(late, 0755);
+	mkdir(sibling, 0755);
+	int fd_late = open(late_file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd_late >= 0) close(fd_late);
+	int fd_sibling = open(sibling_file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd_sibling >= 0) close(fd_sibling);
 	usleep(300000);
 	char *ev_text = agent_stop(&a, scenario);
 	char pat[2][400];
@@ -625,6 +647,16 @@ static void files(const char *scenario, const char *const *extra) {
 	c = count_lines(ev_text, n_cand, NULL, 0);
 	check(scenario, "chmod_via_symlinked_dir", cm_link == 0 && c == 1, "chmod %d; %d agent-resolved chmod event(s) of %s",
 	      cm_link, c, secret);
+	char pat_late[2][420];
+	snprintf(pat_late[0], sizeof(pat_late[0]), "\"path\":\"%s\"", late_file);
+	snprintf(pat_late[1], sizeof(pat_late[1]), "\"path\":\"%s\"", sibling_file);
+	const char *n_late[] = {"\"action\":\"open\"", pat_late[0], "\"intent\":\"write\"", "\"resolved\":true", NULL};
+	const char *n_sibling[] = {pat_late[1], NULL};
+	c = count_lines(ev_text, n_late, NULL, 0);
+	int c_sibling = count_lines(ev_text, n_sibling, NULL, 0);
+	check(scenario, "dir_missing_at_start", fd_late >= 0 && fd_sibling >= 0 && c == 1 && c_sibling == 0,
+	      "open %d/%d; %d event(s) of %s, %d of the unwatched %s", fd_late, fd_sibling, c, late_file, c_sibling,
+	      sibling_file);
 	free(ev_text);
 }
 

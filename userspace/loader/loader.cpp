@@ -20,6 +20,7 @@
 #include "ktrail.skel.h"
 #include "loader/prog_probe.h"
 #include "loader/ssh_probes.h"
+#include "loader/watch_rows.h"
 
 namespace ktrail {
 namespace {
@@ -83,59 +84,6 @@ bool probe_fexit_cap_capable(const KernelFeatures &f) {
   if (fd < 0) return false;
   close(fd);
   return true;
-}
-
-// The relative-open prefilter rows (struct ktrail_watch_rel): for every directory on the way
-// to a non-suffix entry, its inode and the entry's next bytes; for prefix entries, their own
-// directory as INSIDE. stat() follows symlinks, so /var/run/... gets /run's inode. A directory
-// that does not exist yet gets no row: relative opens into it are missed until a restart
-// (absolute ones are not).
-std::vector<ktrail_watch_rel> relative_rows(const std::vector<WatchSpec> &watches) {
-  std::vector<ktrail_watch_rel> rows;
-  auto add = [&rows](uint64_t ino, const std::string &rest, uint32_t flags) {
-    ktrail_watch_rel r{};
-    r.ino = ino;
-    r.flags = flags;
-    size_t n = std::min<size_t>(rest.size(), 8);
-    memcpy(&r.word, rest.data(), n);
-    r.mask = n >= 8 ? ~0ull : (1ull << (n * 8)) - 1;
-    if (flags & KTRAIL_REL_INSIDE) r.word = r.mask = 0;
-    for (const auto &o : rows)
-      if (o.ino == r.ino && o.word == r.word && o.mask == r.mask && o.flags == r.flags) return;
-    rows.push_back(r);
-  };
-  for (const auto &w : watches) {
-    if (w.flags & KTRAIL_WATCH_SUFFIX) continue;
-    std::string p = w.path;
-    if (w.flags & KTRAIL_WATCH_PREFIX) {
-      p.pop_back();
-      struct stat st;
-      if (stat(p.c_str(), &st) == 0) add(st.st_ino, "", KTRAIL_REL_INSIDE);
-    }
-    for (size_t slash = p.find('/'); slash != std::string::npos && slash + 1 < p.size();
-         slash = p.find('/', slash + 1)) {
-      std::string dir = slash == 0 ? "/" : p.substr(0, slash);
-      struct stat st;
-      if (stat(dir.c_str(), &st) == 0) add(st.st_ino, p.substr(slash + 1), 0);
-    }
-  }
-  return rows;
-}
-
-// Whether some watched directory (an exact entry's parent, a prefix entry's directory) does
-// not exist: its inode is unknown, so the kernel also matches successful opens by path string.
-bool watched_dir_missing(const std::vector<WatchSpec> &watches) {
-  for (const auto &w : watches) {
-    if (w.flags & KTRAIL_WATCH_SUFFIX) continue;
-    std::string dir = w.path;
-    if (w.flags & KTRAIL_WATCH_PREFIX)
-      dir.pop_back();
-    else
-      dir.resize(std::max<size_t>(dir.rfind('/'), 1));
-    struct stat st;
-    if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return true;
-  }
-  return false;
 }
 
 bool kprobe_target_exists(const char *fn) {
@@ -354,11 +302,28 @@ Status Loader::start(const LoaderConfig &cfg, EventSource::Callback cb) {
       const_cast<ktrail_watch_rel &>(skel_->rodata->ktrail_rel[i]) = rows[i];
     skel_->rodata->ktrail_rel_n = static_cast<uint32_t>(rows.size());
     skel_->rodata->ktrail_rel_inside_n = static_cast<uint32_t>(inside_end - rows.begin());
-    skel_->rodata->ktrail_watch_missing = cfg.trace_file && watched_dir_missing(cfg.watches);
+    std::vector<MissingDir> missing = cfg.trace_file ? missing_dirs(cfg.watches) : std::vector<MissingDir>{};
+    std::vector<ktrail_watch_miss> miss = missing_rows(missing);
+    uint32_t deepest = 0;
+    for (size_t i = 0; i < miss.size(); i++) {
+      const_cast<ktrail_watch_miss &>(skel_->rodata->ktrail_miss[i]) = miss[i];
+      deepest = std::max<uint32_t>(deepest, (miss[i].flags & KTRAIL_MISS_AT_LEAST) ? KTRAIL_FILE_DEPTH - 1 : miss[i].lvl);
+    }
+    skel_->rodata->ktrail_miss_n = static_cast<uint32_t>(miss.size());
+    skel_->rodata->ktrail_miss_deepest = deepest;
+    for (const auto &m : missing) {
+      if (m.coverable) {
+        KLOG_INFO("--watch: %s does not exist yet; opens in it once created (found below %s) are matched by path string too",
+                  m.dir.c_str(), m.ancestor.c_str());
+      } else {
+        // Beyond the kernel's walk from the file up to the ancestor: only the string can tell.
+        skel_->rodata->ktrail_watch_missing = 1;
+        KLOG_WARN("--watch: %s does not exist yet, %u levels below %s (more than the %d walked); every successful open is matched by path string too",
+                  m.dir.c_str(), m.row.lvl, m.ancestor.c_str(), KTRAIL_FILE_DEPTH);
+      }
+    }
     struct stat ns;
     if (stat("/proc/self/ns/mnt", &ns) == 0) skel_->rodata->ktrail_agent_mntns = static_cast<uint32_t>(ns.st_ino);
-    if (skel_->rodata->ktrail_watch_missing)
-      KLOG_INFO("--watch: a watched directory does not exist yet; successful opens are matched by path string too");
     if (cfg.trace_file) {
       // 6.2+: the opened-file walk through bpf_rdonly_cast; older kernels keep the probe reads.
       ProgProbe rc = probe_rdonly_cast(features_->vmlinux_btf.get());

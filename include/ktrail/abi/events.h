@@ -409,6 +409,27 @@ struct ktrail_watch_rel {
 	__u32 _pad;
 };
 
+/*
+ * A watched directory missing at start (an exact entry's parent, a prefix entry's directory):
+ * one row for its nearest existing ancestor (file.bpf.h). A successful open whose dentry walk
+ * meets that ancestor coming from a child named like the first missing component, at a level
+ * where a watched file can be, is matched by its walked path and its path string; other opens
+ * never read the string. Filled by the loader from stat(); .rodata, so never in a record.
+ */
+#define KTRAIL_MISS_MAX KTRAIL_WATCH_MAX
+enum ktrail_miss_flags {
+	KTRAIL_MISS_AT_LEAST = 1 << 0, /* prefix entry: lvl levels or more below the ancestor */
+};
+struct ktrail_watch_miss {
+	__u64 ino;   /* the nearest existing ancestor */
+	__u64 word;  /* first 8 bytes of the missing component below it */
+	__u64 mask;
+	__u32 len;   /* that component's length */
+	__u32 lvl;   /* levels from the opened file up to the ancestor: exact entry exactly this */
+	__u32 flags; /* enum ktrail_miss_flags */
+	__u32 _pad;
+};
+
 /* KTRAIL_EV_FILE. path is variable length: size = offsetof(path) + path_len + 1 (rounded). */
 struct ktrail_file {
 	struct ktrail_header hdr;
