@@ -4,6 +4,8 @@
 // opens one perf event per CPU for a tracepoint, so its "empty" program runs once per CPU per
 // hit and overstates the floor on SMP.)
 //   emptytp syscalls/sys_exit_openat     prints "Attaching" once attached, detaches on SIGINT/SIGTERM
+//   emptytp raw:sys_enter                the same as a raw tracepoint (BPF_RAW_TRACEPOINT_OPEN), the
+//                                        way ktrail's tp_btf programs run (the ia32 guard's floor)
 #include <linux/bpf.h>
 #include <linux/perf_event.h>
 #include <signal.h>
@@ -17,10 +19,45 @@
 static volatile sig_atomic_t stop;
 static void on_signal(int sig) { (void)sig; stop = 1; }
 
+static int attach_raw(const char *name, const struct bpf_insn *insns) {
+  union bpf_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.prog_type = BPF_PROG_TYPE_RAW_TRACEPOINT;
+  attr.insns = (unsigned long)insns;
+  attr.insn_cnt = 2;
+  attr.license = (unsigned long)"GPL";
+  int prog = syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
+  if (prog < 0) {
+    perror("BPF_PROG_LOAD");
+    return -1;
+  }
+  memset(&attr, 0, sizeof(attr));
+  attr.raw_tracepoint.name = (unsigned long)name;
+  attr.raw_tracepoint.prog_fd = prog;
+  if (syscall(SYS_bpf, BPF_RAW_TRACEPOINT_OPEN, &attr, sizeof(attr)) < 0) {
+    perror("BPF_RAW_TRACEPOINT_OPEN");
+    return -1;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc != 2) {
-    fprintf(stderr, "usage: emptytp CATEGORY/EVENT\n");
+    fprintf(stderr, "usage: emptytp CATEGORY/EVENT | raw:NAME\n");
     return 2;
+  }
+  if (strncmp(argv[1], "raw:", 4) == 0) {
+    static const struct bpf_insn raw_insns[2] = {
+        {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
+        {.code = BPF_JMP | BPF_EXIT},
+    };
+    if (attach_raw(argv[1] + 4, raw_insns)) return 1;
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    printf("Attaching 1 probe to %s\n", argv[1]);
+    fflush(stdout);
+    while (!stop) pause();
+    return 0;
   }
   char path[512];
   snprintf(path, sizeof(path), "/sys/kernel/tracing/events/%s/id", argv[1]);
