@@ -265,6 +265,40 @@ static __always_inline void ktrail_regs_args(struct pt_regs *regs, bool compat, 
 	}
 }
 
+/* The calls the raw tp_btf programs also leave to sys_exit: opens and execs. sshd's write
+ * family stays tracked from enter there, since a pending record on the stack of the one raw
+ * exit program that carries every class would pass BPF's 512-byte stack (the write family is
+ * filtered by sshd's comm at enter, so other tasks' writes make no map update). */
+static __always_inline bool ktrail_raw_exit_regs_kind(__u32 kind)
+{
+	return kind == KTRAIL_SYS_EXECVE || kind == KTRAIL_SYS_EXECVEAT || ktrail_is_open_kind(kind);
+}
+
+/* The raw tp_btf programs' test after ktrail_syscall_candidate (a number ours in neither ABI
+ * has left at one table load): only the task's ABI's table, so a 64-bit call whose number is
+ * one of ours in the ia32 table (read, write, close, mmap...) leaves before any other helper
+ * call. 0: not ours. */
+static __always_inline __u32 ktrail_raw_kind(long nr, bool compat)
+{
+	__u32 kind;
+
+	if (ktrail_raw_compat_only && !compat)
+		return 0;
+	kind = ktrail_syscall_kind(nr, compat);
+	if (ktrail_is_file_kind(kind))
+		return ktrail_trace_file ? kind : 0;
+	if (kind >= KTRAIL_SYS_ACCEPT)
+		return ktrail_trace_ssh && ktrail_ssh_comm() ? kind : 0;
+	return kind;
+}
+
+/* A frame of its own: inlined, its locals would join the open path's in the raw exit program's
+ * frame, which then passes the 512-byte combined stack on 5.10-6.12 verifiers. */
+static __noinline void ktrail_raw_exec_exit(void *ctx, __u64 *args, __u32 kind, bool compat, long ret)
+{
+	ktrail_exit_exec(ctx, kind, compat, args, ret);
+}
+
 /* With per-syscall tracepoints attached, the raw programs only serve ia32 syscalls: the first
  * test drops every number no ia32 entry of ours has, the second every 64-bit task. */
 static __always_inline bool ktrail_raw_skip(long nr)
@@ -311,18 +345,18 @@ int BPF_PROG(tp_btf__sys_enter, struct pt_regs *regs, long id)
 	__u32 kind;
 	__u64 args[6];
 
-	if (ktrail_raw_skip(id))
+	if (!ktrail_syscall_candidate(id))
 		return 0;
-	if (!ktrail_syscall_candidate(id) || !ktrail_nr_wanted(id))
+	compat = ktrail_in_compat_syscall_fast();
+	kind = ktrail_raw_kind(id, compat);
+	if (!kind)
 		return 0;
 	if (ktrail_is_agent())
 		return 0;
-	compat = ktrail_in_compat_syscall(ktrail_current());
-	kind = ktrail_syscall_kind(id, compat);
-	if (!kind)
-		return 0;
-	/* Opens are the hottest syscalls: sys_exit reads their arguments from regs itself. */
-	if (ktrail_is_open_kind(kind))
+	/* Opens and execs: sys_exit reads their arguments from the registers itself, so no map
+	 * update here (a failed exec still has them there, and a successful one is
+	 * sched_process_exec's record). */
+	if (ktrail_raw_exit_regs_kind(kind))
 		return 0;
 	/* regs is a BTF pointer here: direct loads, no probe-read helper calls. */
 	ktrail_regs_args(regs, compat, args);
@@ -335,15 +369,16 @@ int BPF_PROG(tp_btf__sys_exit, struct pt_regs *regs, long ret)
 {
 	/* A direct BTF load: this runs on every syscall exit on the host. */
 	long nr = regs->orig_ax;
+	bool compat;
+	__u32 kind;
 
-	if (ktrail_raw_skip(nr))
+	if (!ktrail_syscall_candidate(nr))
 		return 0;
-	if (!ktrail_syscall_candidate(nr) || !ktrail_nr_wanted(nr))
+	compat = ktrail_in_compat_syscall_fast();
+	kind = ktrail_raw_kind(nr, compat);
+	if (!kind)
 		return 0;
-	if (ktrail_is_open_kind(ktrail_syscall_kind(nr, false)) ||
-	    ktrail_is_open_kind(ktrail_syscall_kind(nr, true))) {
-		bool compat = ktrail_in_compat_syscall(ktrail_current());
-		__u32 kind = ktrail_syscall_kind(nr, compat);
+	if (ktrail_raw_exit_regs_kind(kind)) {
 		__u64 args[6];
 
 		if (ktrail_is_open_kind(kind)) {
@@ -354,6 +389,11 @@ int BPF_PROG(tp_btf__sys_exit, struct pt_regs *regs, long ret)
 			ktrail_file_exit(ctx, kind, compat, args, ret, NULL);
 			return 0;
 		}
+		if (ret >= 0 || !ktrail_trace_exec_failed || ktrail_is_agent())
+			return 0;
+		ktrail_regs_args(regs, compat, args);
+		ktrail_raw_exec_exit(ctx, args, kind, compat, ret);
+		return 0;
 	}
 	ktrail_exit(ctx, ret);
 	return 0;

@@ -145,20 +145,39 @@ bool has(const std::vector<std::string> &v, const std::string &s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }
 
-TEST(PlanSyscalls, PerSyscallTracepointsWithRawHooksForIa32Only) {
+// Where the ia32 guard is needed its raw programs run on every syscall anyway: next to the
+// per-syscall tracepoints' probe they would cost more than carrying every syscall alone.
+TEST(PlanSyscalls, Ia32GuardCarriesEverySyscallInTheRawPrograms) {
   PlanRequest r;
   r.trace_file = true;
   AttachPlan p = plan_attach(r, syscall_kernel());
+  EXPECT_FALSE(p.syscalls.per_syscall);
+  EXPECT_FALSE(p.syscalls.raw_compat_only);
+  EXPECT_TRUE(p.syscalls.ia32_gap.empty());
+  EXPECT_NE(p.syscalls.reason.find("ia32 guard"), std::string::npos) << p.syscalls.reason;
+  EXPECT_FALSE(hook(p, "syscalls").wanted);
+  for (const char *raw : {"sys_enter", "sys_exit"}) {
+    EXPECT_TRUE(hook(p, raw).wanted) << raw;
+    EXPECT_EQ(hook(p, raw).first, "tp_btf") << raw;
+    EXPECT_EQ(hook(p, raw).reason.find("ia32 syscalls only"), std::string::npos) << hook(p, raw).reason;
+  }
+  // Without the guard (--ia32 off, or a kernel that runs no ia32 syscall): per-syscall.
+  r.trace_ia32 = false;
+  EXPECT_TRUE(plan_attach(r, syscall_kernel()).syscalls.per_syscall);
+  r.trace_ia32 = true;
+  EXPECT_TRUE(plan_attach(r, syscall_kernel({}, {}, /*ia32=*/false)).syscalls.per_syscall);
+}
+
+TEST(PlanSyscalls, PerSyscallTracepointsWithoutTheIa32Guard) {
+  PlanRequest r;
+  r.trace_file = true;
+  AttachPlan p = plan_attach(r, syscall_kernel({}, {}, /*ia32=*/false));
   EXPECT_TRUE(p.syscalls.per_syscall);
   EXPECT_TRUE(p.syscalls.raw_compat_only);
   EXPECT_TRUE(p.syscalls.ia32_gap.empty());
   EXPECT_TRUE(hook(p, "syscalls").wanted);
   EXPECT_EQ(hook(p, "syscalls").first, "tracepoint");
-  for (const char *raw : {"sys_enter", "sys_exit"}) {
-    EXPECT_TRUE(hook(p, raw).wanted) << raw;
-    EXPECT_EQ(hook(p, raw).first, "tp_btf") << raw;
-    EXPECT_NE(hook(p, raw).reason.find("ia32 syscalls only"), std::string::npos) << hook(p, raw).reason;
-  }
+  for (const char *raw : {"sys_enter", "sys_exit"}) EXPECT_FALSE(hook(p, raw).wanted) << raw;
   // Opens are matched at exit from the registers: no enter program, no map update per open.
   EXPECT_TRUE(has(p.syscalls.exit, "openat"));
   EXPECT_FALSE(has(p.syscalls.enter, "openat"));
@@ -173,13 +192,13 @@ TEST(PlanSyscalls, PerSyscallTracepointsWithRawHooksForIa32Only) {
   EXPECT_FALSE(has(p.syscalls.exit, "write"));
   EXPECT_FALSE(has(p.syscalls.exit, "accept"));
   r.trace_ssh = true;
-  p = plan_attach(r, syscall_kernel());
+  p = plan_attach(r, syscall_kernel({}, {}, false));
   // Every write on the host runs sys_exit_write; with task_pt_regs it is the only program.
   EXPECT_FALSE(has(p.syscalls.enter, "write"));
   EXPECT_TRUE(has(p.syscalls.exit, "write"));
   EXPECT_FALSE(has(p.syscalls.enter, "accept4"));
   EXPECT_TRUE(has(p.syscalls.exit, "accept4"));
-  p = plan_attach(r, syscall_kernel({}, {}, true, /*task_pt_regs=*/false));
+  p = plan_attach(r, syscall_kernel({}, {}, false, /*task_pt_regs=*/false));
   EXPECT_TRUE(has(p.syscalls.enter, "write"));
   EXPECT_TRUE(has(p.syscalls.exit, "sendmsg"));
 }
@@ -187,7 +206,7 @@ TEST(PlanSyscalls, PerSyscallTracepointsWithRawHooksForIa32Only) {
 TEST(PlanSyscalls, WithoutTaskPtRegsOpensAreTrackedFromEnter) {
   PlanRequest r;
   r.trace_file = true;
-  AttachPlan p = plan_attach(r, syscall_kernel({}, {}, true, /*task_pt_regs=*/false));
+  AttachPlan p = plan_attach(r, syscall_kernel({}, {}, false, /*task_pt_regs=*/false));
   EXPECT_TRUE(has(p.syscalls.enter, "openat"));
   EXPECT_TRUE(has(p.syscalls.exit, "openat"));
   EXPECT_TRUE(has(p.syscalls.enter, "execve"));
@@ -197,7 +216,7 @@ TEST(PlanSyscalls, WithoutTaskPtRegsOpensAreTrackedFromEnter) {
 TEST(PlanSyscalls, SyscallsTheKernelLacksAreSkipped) {
   PlanRequest r;
   r.trace_file = true;
-  AttachPlan p = plan_attach(r, syscall_kernel({}, {"openat2", "fchmodat2"}));
+  AttachPlan p = plan_attach(r, syscall_kernel({}, {"openat2", "fchmodat2"}, false));
   EXPECT_TRUE(p.syscalls.per_syscall);
   EXPECT_FALSE(has(p.syscalls.exit, "openat2"));
   EXPECT_TRUE(has(p.syscalls.absent, "openat2"));
@@ -208,7 +227,7 @@ TEST(PlanSyscalls, SyscallsTheKernelLacksAreSkipped) {
 
 TEST(PlanSyscalls, AMissingTracepointForAnExistingSyscallMeansRawHooks) {
   // A syscall the kernel has but cannot trace per syscall would pass unseen: raw hooks instead.
-  AttachPlan p = plan_attach(PlanRequest{}, syscall_kernel({"setresuid"}));
+  AttachPlan p = plan_attach(PlanRequest{}, syscall_kernel({"setresuid"}, {}, false));
   EXPECT_FALSE(p.syscalls.per_syscall);
   EXPECT_FALSE(p.syscalls.raw_compat_only);
   EXPECT_FALSE(hook(p, "syscalls").wanted);
@@ -220,7 +239,7 @@ TEST(PlanSyscalls, AMissingTracepointForAnExistingSyscallMeansRawHooks) {
 TEST(PlanSyscalls, PinBefore515KeepsRawHooks) {
   PlanRequest r;
   r.pin = true;
-  PlanKernel k = syscall_kernel();
+  PlanKernel k = syscall_kernel({}, {}, false);
   k.perf_link = false;  // 5.10: a tracepoint's link is not a real BPF link
   AttachPlan p = plan_attach(r, k);
   EXPECT_FALSE(p.syscalls.per_syscall);

@@ -30,6 +30,16 @@ SyscallPlan plan_syscalls(const PlanRequest &req, const PlanKernel &k) {
     s.reason = "raw sys_enter/sys_exit: --hooks tp_btf";
     return s;
   }
+  // The ia32 guard runs raw sys_enter/sys_exit programs on every syscall anyway. Next to the
+  // per-syscall tracepoints, whose perf handler is itself a probe on raw_syscalls, each syscall
+  // would run two probes, and two turn the tracepoint's static call into a loop of indirect
+  // calls: ~180 ns per syscall on the CI VM against ~118 for the raw programs alone
+  // (bench/RESULTS.md "Latest"). So where the guard is needed they carry every syscall.
+  if (req.hooks == HookMode::Auto && req.trace_ia32 && k.ia32) {
+    s.reason = "raw sys_enter/sys_exit: the ia32 guard runs them on every syscall anyway, and alone "
+               "they cost less than next to per-syscall tracepoints";
+    return s;
+  }
   if (req.pin && !k.perf_link) {
     s.reason = "raw sys_enter/sys_exit: --pin, and tracepoint links cannot be pinned before 5.15";
     return s;
