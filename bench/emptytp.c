@@ -19,18 +19,27 @@
 static volatile sig_atomic_t stop;
 static void on_signal(int sig) { (void)sig; stop = 1; }
 
-static int attach_raw(const char *name, const struct bpf_insn *insns) {
+// The empty program (r0 = 0; exit) of the given type; -1 after saying why.
+static int load_empty(enum bpf_prog_type type) {
+  static const struct bpf_insn insns[2] = {
+      {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
+      {.code = BPF_JMP | BPF_EXIT},
+  };
   union bpf_attr attr;
   memset(&attr, 0, sizeof(attr));
-  attr.prog_type = BPF_PROG_TYPE_RAW_TRACEPOINT;
+  attr.prog_type = type;
   attr.insns = (unsigned long)insns;
   attr.insn_cnt = 2;
   attr.license = (unsigned long)"GPL";
   int prog = syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
-  if (prog < 0) {
-    perror("BPF_PROG_LOAD");
-    return -1;
-  }
+  if (prog < 0) perror("BPF_PROG_LOAD");
+  return prog;
+}
+
+static int attach_raw(const char *name) {
+  int prog = load_empty(BPF_PROG_TYPE_RAW_TRACEPOINT);
+  if (prog < 0) return -1;
+  union bpf_attr attr;
   memset(&attr, 0, sizeof(attr));
   attr.raw_tracepoint.name = (unsigned long)name;
   attr.raw_tracepoint.prog_fd = prog;
@@ -41,50 +50,20 @@ static int attach_raw(const char *name, const struct bpf_insn *insns) {
   return 0;
 }
 
-int main(int argc, char **argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: emptytp CATEGORY/EVENT | raw:NAME\n");
-    return 2;
-  }
-  if (strncmp(argv[1], "raw:", 4) == 0) {
-    static const struct bpf_insn raw_insns[2] = {
-        {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
-        {.code = BPF_JMP | BPF_EXIT},
-    };
-    if (attach_raw(argv[1] + 4, raw_insns)) return 1;
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    printf("Attaching 1 probe to %s\n", argv[1]);
-    fflush(stdout);
-    while (!stop) pause();
-    return 0;
-  }
+static int attach_tracepoint(const char *event) {
   char path[512];
-  snprintf(path, sizeof(path), "/sys/kernel/tracing/events/%s/id", argv[1]);
+  snprintf(path, sizeof(path), "/sys/kernel/tracing/events/%s/id", event);
   FILE *f = fopen(path, "r");
   if (!f) {
     perror(path);
-    return 1;
+    return -1;
   }
   unsigned long long id = 0;
-  if (fscanf(f, "%llu", &id) != 1) return 1;
+  int n = fscanf(f, "%llu", &id);
   fclose(f);
-
-  struct bpf_insn insns[2] = {
-      {.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
-      {.code = BPF_JMP | BPF_EXIT},
-  };
-  union bpf_attr attr;
-  memset(&attr, 0, sizeof(attr));
-  attr.prog_type = BPF_PROG_TYPE_TRACEPOINT;
-  attr.insns = (unsigned long)insns;
-  attr.insn_cnt = 2;
-  attr.license = (unsigned long)"GPL";
-  int prog = syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
-  if (prog < 0) {
-    perror("BPF_PROG_LOAD");
-    return 1;
-  }
+  if (n != 1) return -1;
+  int prog = load_empty(BPF_PROG_TYPE_TRACEPOINT);
+  if (prog < 0) return -1;
   struct perf_event_attr pe;
   memset(&pe, 0, sizeof(pe));
   pe.type = PERF_TYPE_TRACEPOINT;
@@ -95,8 +74,17 @@ int main(int argc, char **argv) {
   int ev = syscall(SYS_perf_event_open, &pe, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
   if (ev < 0 || ioctl(ev, PERF_EVENT_IOC_SET_BPF, prog) || ioctl(ev, PERF_EVENT_IOC_ENABLE, 0)) {
     perror("perf_event_open/attach");
-    return 1;
+    return -1;
   }
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: emptytp CATEGORY/EVENT | raw:NAME\n");
+    return 2;
+  }
+  if (strncmp(argv[1], "raw:", 4) == 0 ? attach_raw(argv[1] + 4) : attach_tracepoint(argv[1])) return 1;
   signal(SIGINT, on_signal);
   signal(SIGTERM, on_signal);
   printf("Attaching 1 probe to %s\n", argv[1]);
