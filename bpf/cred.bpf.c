@@ -99,19 +99,6 @@ static __always_inline __u32 ktrail_syscall_hook(__u32 kind)
 	return kind >= KTRAIL_SYS_EXECVE ? KTRAIL_HOOK_EXEC_FAILED : KTRAIL_HOOK_CRED;
 }
 
-/* sys_enter/sys_exit run for every write on the host: numbers that are only ever ours for
- * sshd (in both ABIs) are dismissed by a comm compare, before any kernel memory is read or
- * the pending map is touched. */
-static __always_inline bool ktrail_nr_wanted(long nr)
-{
-	/* File syscalls cost nothing more than this lookup when --watch is off. */
-	if (ktrail_is_file_kind(ktrail_syscall_kind(nr, false)) && !ktrail_syscall_kind(nr, true))
-		return ktrail_trace_file;
-	if (ktrail_syscall_kind(nr, false) < KTRAIL_SYS_ACCEPT || ktrail_syscall_kind(nr, true))
-		return true;
-	return ktrail_trace_ssh && ktrail_ssh_comm();
-}
-
 static __always_inline void ktrail_enter(__u32 kind, bool compat, const __u64 args[6])
 {
 	struct task_struct *task = ktrail_current();
@@ -274,10 +261,12 @@ static __always_inline bool ktrail_raw_exit_regs_kind(__u32 kind)
 	return kind == KTRAIL_SYS_EXECVE || kind == KTRAIL_SYS_EXECVEAT || ktrail_is_open_kind(kind);
 }
 
-/* The raw tp_btf programs' test after ktrail_syscall_candidate (a number ours in neither ABI
- * has left at one table load): only the task's ABI's table, so a 64-bit call whose number is
- * one of ours in the ia32 table (read, write, close, mmap...) leaves before any other helper
- * call. 0: not ours. */
+/* Every raw program's test after ktrail_syscall_candidate (a number ours in neither ABI has
+ * left at one table load): only the task's ABI's table, so a 64-bit call whose number is one
+ * of ours in the ia32 table (read, write, close, mmap...) leaves before any other helper call.
+ * With per-syscall tracepoints attached (ktrail_raw_compat_only) every 64-bit call leaves at
+ * the first test. sshd's write family leaves at a comm compare, before any map is touched.
+ * 0: not ours. */
 static __always_inline __u32 ktrail_raw_kind(long nr, bool compat)
 {
 	__u32 kind;
@@ -297,17 +286,6 @@ static __always_inline __u32 ktrail_raw_kind(long nr, bool compat)
 static __noinline void ktrail_raw_exec_exit(void *ctx, __u64 *args, __u32 kind, bool compat, long ret)
 {
 	ktrail_exit_exec(ctx, kind, compat, args, ret);
-}
-
-/* With per-syscall tracepoints attached, the raw programs only serve ia32 syscalls: the first
- * test drops every number no ia32 entry of ours has, the second every 64-bit task. */
-static __always_inline bool ktrail_raw_skip(long nr)
-{
-	if (!ktrail_raw_compat_only)
-		return false;
-	if ((unsigned long)nr >= KTRAIL_NR_MAX || !ktrail_nr32[nr])
-		return true;
-	return !ktrail_in_compat_syscall_fast();
 }
 
 /* ktrail_exit for a syscall known at compile time: each per-syscall program carries only its
@@ -419,17 +397,14 @@ int tracepoint__raw_syscalls__sys_enter(struct trace_event_raw_sys_enter *ctx)
 	__u32 kind;
 	__u64 args[6];
 
-	if (ktrail_raw_skip(id))
+	if (!ktrail_syscall_candidate(id))
 		return 0;
-	if (!ktrail_syscall_candidate(id) || !ktrail_nr_wanted(id))
+	compat = ktrail_in_compat_syscall_fast();
+	kind = ktrail_raw_kind(id, compat);
+	if (!kind || ktrail_is_agent())
 		return 0;
-	if (ktrail_is_agent())
-		return 0;
-	compat = ktrail_in_compat_syscall(ktrail_current());
-	kind = ktrail_syscall_kind(id, compat);
-	if (!kind)
-		return 0;
-	/* The tracepoint already decoded the arguments for the task's ABI. */
+	/* The tracepoint already decoded the arguments for the task's ABI. Opens and execs are
+	 * tracked from here too: this context has no registers to read them from at exit. */
 	ktrail_ctx_args(ctx, args);
 	ktrail_enter(kind, compat, args);
 	return 0;
@@ -442,9 +417,7 @@ int tracepoint__raw_syscalls__sys_exit(struct trace_event_raw_sys_exit *ctx)
 	 * rejects. */
 	long nr = ctx->id, ret = ctx->ret;
 
-	if (ktrail_raw_skip(nr))
-		return 0;
-	if (!ktrail_syscall_candidate(nr) || !ktrail_nr_wanted(nr))
+	if (!ktrail_syscall_candidate(nr) || !ktrail_raw_kind(nr, ktrail_in_compat_syscall_fast()))
 		return 0;
 	ktrail_exit(ctx, ret);
 	return 0;
