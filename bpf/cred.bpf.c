@@ -80,14 +80,6 @@ static __always_inline __u32 ktrail_syscall_kind(long nr, bool compat)
 	return compat ? ktrail_nr32[nr] : ktrail_nr64[nr];
 }
 
-/* True for any number that is ours in either ABI. */
-static __always_inline bool ktrail_syscall_candidate(long nr)
-{
-	if ((unsigned long)nr >= KTRAIL_NR_MAX)
-		return false;
-	return ktrail_nr64[nr] | ktrail_nr32[nr];
-}
-
 static __always_inline __u32 ktrail_syscall_hook(__u32 kind)
 {
 	if (ktrail_is_file_kind(kind))
@@ -261,12 +253,39 @@ static __always_inline bool ktrail_raw_exit_regs_kind(__u32 kind)
 	return kind == KTRAIL_SYS_EXECVE || kind == KTRAIL_SYS_EXECVEAT || ktrail_is_open_kind(kind);
 }
 
-/* Every raw program's test after ktrail_syscall_candidate (a number ours in neither ABI has
- * left at one table load): only the task's ABI's table, so a 64-bit call whose number is one
- * of ours in the ia32 table (read, write, close, mmap...) leaves before any other helper call.
- * With per-syscall tracepoints attached (ktrail_raw_compat_only) every 64-bit call leaves at
- * the first test. sshd's write family leaves at a comm compare, before any map is touched.
- * 0: not ours. */
+/* Whether a syscall of this kind can concern the program asking: file kinds only with --watch,
+ * sshd's calls only with ssh events, and at a tp_btf raw enter (regs_at_exit) not the opens
+ * and execs it leaves to sys_exit. */
+static __always_inline bool ktrail_kind_live(__u32 kind, bool regs_at_exit)
+{
+	if (!kind || (regs_at_exit && ktrail_raw_exit_regs_kind(kind)))
+		return false;
+	if (ktrail_is_file_kind(kind))
+		return ktrail_trace_file;
+	if (kind >= KTRAIL_SYS_ACCEPT)
+		return ktrail_trace_ssh;
+	return true;
+}
+
+/* The raw programs' first test, made on every syscall of the host before any helper call:
+ * true for a number ours in either ABI that can concern this program. Many 64-bit calls of
+ * every process start carry numbers that are ours only in the ia32 table, as file calls or
+ * execve (fstat 5 = ia32 open, mprotect 10 = unlink, munmap 11 = execve, prlimit64 302 =
+ * renameat): without --watch, and at enter for execve, they leave here rather than at the
+ * task's ABI test, which costs a helper call. */
+static __always_inline bool ktrail_syscall_candidate(long nr, bool regs_at_exit)
+{
+	if ((unsigned long)nr >= KTRAIL_NR_MAX)
+		return false;
+	return ktrail_kind_live(ktrail_nr64[nr], regs_at_exit) ||
+	       ktrail_kind_live(ktrail_nr32[nr], regs_at_exit);
+}
+
+/* Every raw program's test after ktrail_syscall_candidate: only the task's ABI's table, so a
+ * 64-bit call whose number is one of ours in the ia32 table (read, write, close, mmap...)
+ * leaves before any other helper call. With per-syscall tracepoints attached
+ * (ktrail_raw_compat_only) every 64-bit call leaves at the first test. sshd's write family
+ * leaves at a comm compare, before any map is touched. 0: not ours. */
 static __always_inline __u32 ktrail_raw_kind(long nr, bool compat)
 {
 	__u32 kind;
@@ -323,7 +342,7 @@ int BPF_PROG(tp_btf__sys_enter, struct pt_regs *regs, long id)
 	__u32 kind;
 	__u64 args[6];
 
-	if (!ktrail_syscall_candidate(id))
+	if (!ktrail_syscall_candidate(id, true))
 		return 0;
 	compat = ktrail_in_compat_syscall_fast();
 	kind = ktrail_raw_kind(id, compat);
@@ -350,7 +369,7 @@ int BPF_PROG(tp_btf__sys_exit, struct pt_regs *regs, long ret)
 	bool compat;
 	__u32 kind;
 
-	if (!ktrail_syscall_candidate(nr))
+	if (!ktrail_syscall_candidate(nr, false))
 		return 0;
 	compat = ktrail_in_compat_syscall_fast();
 	kind = ktrail_raw_kind(nr, compat);
@@ -397,7 +416,7 @@ int tracepoint__raw_syscalls__sys_enter(struct trace_event_raw_sys_enter *ctx)
 	__u32 kind;
 	__u64 args[6];
 
-	if (!ktrail_syscall_candidate(id))
+	if (!ktrail_syscall_candidate(id, false))
 		return 0;
 	compat = ktrail_in_compat_syscall_fast();
 	kind = ktrail_raw_kind(id, compat);
@@ -417,7 +436,8 @@ int tracepoint__raw_syscalls__sys_exit(struct trace_event_raw_sys_exit *ctx)
 	 * rejects. */
 	long nr = ctx->id, ret = ctx->ret;
 
-	if (!ktrail_syscall_candidate(nr) || !ktrail_raw_kind(nr, ktrail_in_compat_syscall_fast()))
+	if (!ktrail_syscall_candidate(nr, false) ||
+	    !ktrail_raw_kind(nr, ktrail_in_compat_syscall_fast()))
 		return 0;
 	ktrail_exit(ctx, ret);
 	return 0;
