@@ -234,6 +234,103 @@ TEST(Decode, ReusedEventIsFullyReset) {
   EXPECT_EQ(reused.sequence, 0u);
 }
 
+// reset_event clears member by member (to keep buffers): every member set, every member back.
+TEST(Decode, ResetEventRestoresEveryMember) {
+  const std::string long_text(64, 'x');  // past the small-string buffer: heap-allocated
+  Event e;
+  e.kind = EventKind::Cred;
+  e.boot_ns = e.proc.cgroup_id = e.proc.start_boot_ns = 1;
+  e.hdr_flags = 1;
+  e.proc.pid = e.proc.tid = e.proc.ppid = e.proc.ns_pid = e.proc.mnt_ns = e.proc.pid_ns = 1;
+  e.proc.loginuid = e.proc.sessionid = 1;
+  e.proc.creds = e.old_creds = Creds{1, 2, 3, 4, 5, 6, 7, 8};
+  e.proc.comm = e.filename = e.cwd = e.tty = e.lost_hook = e.lost_source = long_text;
+  e.executable = e.parent_name = e.parent_executable = e.user_name = e.real_user_name = long_text;
+  e.group_name = e.real_group_name = e.audit_user_name = long_text;
+  e.args = {long_text, "a"};
+  e.argc = e.exec_flags = e.sid = e.at_flags = e.syscall = e.exit_code = e.ngroups = 1;
+  e.ret = e.dirfd = 1;
+  for (int i = 0; i < 3; i++) e.req[i] = e.cap_req[i] = e.cap_old[i] = e.cap_new[i] = 1;
+  e.groups = {1, 2};
+  e.lost_count = e.lost_first_sequence = e.lost_last_sequence = e.sequence = 1;
+  e.realtime_ns = e.start_realtime_ns = 1;
+  e.args_from_table = e.suppress = true;
+  SshFields &s = e.ssh;
+  s.source = s.destination = Endpoint{long_text, 22};
+  s.log_line = s.pam_service = s.pam_user = s.user = s.method = s.key_type = long_text;
+  s.key_fingerprint = s.log_message = s.tty = long_text;
+  s.log_fd_kind = s.pam_op = s.uid = s.session_id = 1;
+  s.user_exists = 1;
+  s.partial = s.seeded = s.self_check = s.key_lookup = true;
+  s.signals = {long_text};
+  s.failures_from_source = s.duration_ns = 1;
+  e.session = SessionRef{true, long_text, long_text, Endpoint{long_text, 22}, 1, long_text};
+  e.cap.cap = e.cap.ret = e.cap.syscall_nr = 1;
+  e.cap.count = e.cap.first_boot_ns = e.cap.exe_ino = e.cap.exe_dev = 1;
+  e.cap.first_realtime_ns = 1;
+  e.cap.audit = e.cap.origin = e.cap.hook = 1;
+  e.cap.noise = e.cap.by_process = true;
+  FileFields &f = e.file;
+  f.syscall = f.flags = f.mode = f.old_mode = f.uid = f.gid = f.old_uid = f.old_gid = f.dev = f.watch = 1;
+  f.arg_flags = f.ino = 1;
+  f.path = f.new_path = f.watch_entry = long_text;
+  f.old_source = FileFields::OldSource::Agent;
+  f.resolved_by_agent = true;
+  e.container = std::make_shared<ContainerInfo>();
+  e.cloud = std::make_shared<CloudInfo>();
+  e.entry_leader = e.session_leader = LeaderInfo{1, long_text, long_text, 1};
+  e.alert = std::make_shared<AlertFields>();
+  const char *kept = e.filename.data();
+
+  reset_event(e);
+  const Event d;
+  EXPECT_EQ(e.kind, d.kind);
+  EXPECT_EQ(e.boot_ns, d.boot_ns);
+  EXPECT_EQ(e.hdr_flags, d.hdr_flags);
+  const Subject &p = e.proc;
+  EXPECT_TRUE(p.cgroup_id == 0 && p.start_boot_ns == 0 && p.pid == 0 && p.tid == 0 && p.ppid == 0 &&
+              p.ns_pid == 0 && p.mnt_ns == 0 && p.pid_ns == 0);
+  EXPECT_TRUE(p.loginuid == d.proc.loginuid && p.sessionid == d.proc.sessionid);
+  EXPECT_EQ(p.creds, d.proc.creds);
+  EXPECT_EQ(e.old_creds, d.old_creds);
+  for (const std::string *str : std::initializer_list<const std::string *>
+       {&p.comm, &e.filename, &e.cwd, &e.tty, &e.lost_hook, &e.lost_source, &e.executable,
+        &e.parent_name, &e.parent_executable, &e.user_name, &e.real_user_name, &e.group_name,
+        &e.real_group_name, &e.audit_user_name, &s.source.ip, &s.destination.ip, &s.log_line,
+        &s.pam_service, &s.pam_user, &s.user, &s.method, &s.key_type, &s.key_fingerprint,
+        &s.log_message, &s.tty, &e.session.kind, &e.session.user, &e.session.source.ip,
+        &e.session.tty, &f.path, &f.new_path, &f.watch_entry, &e.entry_leader.name,
+        &e.entry_leader.executable, &e.session_leader.name, &e.session_leader.executable})
+    EXPECT_TRUE(str->empty()) << *str;
+  EXPECT_EQ(e.filename.data(), kept) << "a string keeps its buffer";
+  EXPECT_TRUE(e.args.empty() && e.groups.empty() && s.signals.empty());
+  EXPECT_TRUE(e.argc == 0 && e.exec_flags == 0 && e.sid == 0 && e.at_flags == 0 && e.syscall == 0 &&
+              e.exit_code == 0 && e.ngroups == 0 && e.ret == 0 && e.dirfd == 0);
+  for (int i = 0; i < 3; i++)
+    EXPECT_TRUE(e.req[i] == 0 && e.cap_req[i] == 0 && e.cap_old[i] == 0 && e.cap_new[i] == 0);
+  EXPECT_TRUE(e.lost_count == 0 && e.lost_first_sequence == 0 && e.lost_last_sequence == 0 &&
+              e.sequence == 0 && e.realtime_ns == 0 && e.start_realtime_ns == 0);
+  EXPECT_FALSE(e.args_from_table || e.suppress);
+  EXPECT_TRUE(s.source.port == 0 && s.destination.port == 0 && s.log_fd_kind == 0 && s.pam_op == 0);
+  EXPECT_TRUE(s.uid == d.ssh.uid && s.session_id == d.ssh.session_id && s.user_exists == d.ssh.user_exists);
+  EXPECT_FALSE(s.partial || s.seeded || s.self_check || s.key_lookup);
+  EXPECT_TRUE(s.failures_from_source == 0 && s.duration_ns == 0);
+  EXPECT_FALSE(e.session.present);
+  EXPECT_TRUE(e.session.source.port == 0 && e.session.id == d.session.id);
+  const CapFields &c = e.cap;
+  EXPECT_TRUE(c.cap == d.cap.cap && c.ret == 0 && c.syscall_nr == d.cap.syscall_nr && c.count == 0 &&
+              c.first_boot_ns == 0 && c.exe_ino == 0 && c.exe_dev == 0 && c.first_realtime_ns == 0 &&
+              c.audit == 0 && c.origin == 0 && c.hook == 0 && !c.noise && !c.by_process);
+  EXPECT_TRUE(f.syscall == 0 && f.flags == 0 && f.mode == 0 && f.old_mode == 0 && f.dev == 0 &&
+              f.watch == 0 && f.arg_flags == 0 && f.ino == 0);
+  EXPECT_TRUE(f.uid == d.file.uid && f.gid == d.file.gid && f.old_uid == d.file.old_uid &&
+              f.old_gid == d.file.old_gid);
+  EXPECT_TRUE(f.old_source == d.file.old_source && !f.resolved_by_agent);
+  EXPECT_FALSE(e.container || e.cloud || e.alert);
+  EXPECT_TRUE(e.entry_leader.pid == 0 && e.entry_leader.start_boot_ns == 0 &&
+              e.session_leader.pid == 0 && e.session_leader.start_boot_ns == 0);
+}
+
 // The transport's look-ahead: well-formed exit records only.
 TEST(Decode, PeekExit) {
   ktrail_exit x;

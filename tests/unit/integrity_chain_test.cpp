@@ -254,5 +254,38 @@ TEST(IntegrityState, SaveLoadRoundTripAndLock) {
   EXPECT_EQ(s.code, KTRAIL_EXIT_USAGE);
 }
 
+// The slot's bytes, as every version wrote them (a state file outlives the agent that saved it).
+TEST(IntegrityState, SlotFormat) {
+  test::TempDir d;
+  const std::string path = d / "chain.state";
+  std::unique_ptr<StateFile> f;
+  ASSERT_TRUE(StateFile::open(path, f));
+  ChainState cs;
+  cs.host_id = "h\"1";
+  cs.sequence = 41;
+  cs.hash = sha256("x");
+  cs.written = 39;
+  cs.checkpoint_sequence = 30;
+  cs.checkpoint_signature = "ab";
+  ASSERT_TRUE(f->save(cs, false));
+  const std::string body = "{\"format\":\"ktrail-chain-state/1\",\"generation\":1,\"host_id\":\"h\\\"1\","
+                           "\"sequence\":41,\"hash\":\"" + to_hex(cs.hash) + "\",\"written\":39,"
+                           "\"checkpoint\":{\"sequence\":30,\"signature\":\"ab\"}}";
+  std::string want = to_hex(sha256(body)) + " " + body + "\n";
+  want.resize(StateFile::kSlotSize, ' ');
+  const std::string raw = test::read_file(path);
+  ASSERT_EQ(raw.size(), 2 * StateFile::kSlotSize) << "generation 1 goes to the second slot";
+  EXPECT_EQ(raw.substr(StateFile::kSlotSize), want);
+  // The next save reuses the buffer: nothing of the longer previous slot may remain.
+  cs.checkpoint_signature.clear();
+  ASSERT_TRUE(f->save(cs, false));
+  ChainState back;
+  bool found = false;
+  f.reset();
+  ASSERT_TRUE(StateFile::open(path, f));
+  ASSERT_TRUE(f->load(back, found));
+  EXPECT_EQ(back, cs);
+}
+
 }  // namespace
 }  // namespace ktrail

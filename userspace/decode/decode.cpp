@@ -257,6 +257,137 @@ bool peek_exit(const void *data, size_t size, uint32_t &pid) {
   return true;
 }
 
+namespace {
+
+// The string members keep their heap buffers through clear(); everything else is what a
+// default member initializer says, assigned from a default instance of its own struct (or
+// directly where that struct holds strings).
+void reset_endpoint(Endpoint &p) {
+  p.ip.clear();
+  p.port = 0;
+}
+
+void reset_leader(LeaderInfo &l) {
+  l.pid = 0;
+  l.name.clear();
+  l.executable.clear();
+  l.start_boot_ns = 0;
+}
+
+}  // namespace
+
+void reset_event(Event &e) {
+  // Every member must be reset below. A member added to Event (or to one of the structs reset
+  // member by member here) changes its size: then extend this function and the numbers (those
+  // of 64-bit libstdc++, where CI builds).
+#if defined(__GLIBCXX__) && __SIZEOF_POINTER__ == 8
+  static_assert(sizeof(Event) == 1856 && sizeof(Subject) == 112 && sizeof(SshFields) == 440 &&
+                    sizeof(SessionRef) == 152 && sizeof(FileFields) == 160 &&
+                    sizeof(LeaderInfo) == 80 && sizeof(Endpoint) == 40,
+                "Event changed: reset the new member in reset_event");
+#endif
+  static const Event kFresh;
+  e.kind = kFresh.kind;
+  e.boot_ns = 0;
+  e.hdr_flags = 0;
+  {
+    std::string comm = std::move(e.proc.comm);
+    e.proc = kFresh.proc;
+    comm.clear();
+    e.proc.comm = std::move(comm);
+  }
+  e.filename.clear();
+  e.args.clear();
+  e.argc = 0;
+  e.exec_flags = 0;
+  e.cwd.clear();
+  e.tty.clear();
+  e.sid = 0;
+  e.ret = 0;
+  e.dirfd = 0;
+  e.at_flags = 0;
+  e.syscall = 0;
+  e.exit_code = 0;
+  for (int i = 0; i < 3; i++) e.req[i] = e.cap_req[i] = e.cap_old[i] = e.cap_new[i] = 0;
+  e.old_creds = Creds{};
+  e.ngroups = 0;
+  e.groups.clear();
+  e.lost_hook.clear();
+  e.lost_source.clear();
+  e.lost_count = 0;
+  e.lost_first_sequence = 0;
+  e.lost_last_sequence = 0;
+  e.sequence = 0;
+  e.realtime_ns = 0;
+  e.start_realtime_ns = 0;
+  e.executable.clear();
+  e.parent_name.clear();
+  e.parent_executable.clear();
+  e.user_name.clear();
+  e.real_user_name.clear();
+  e.group_name.clear();
+  e.real_group_name.clear();
+  e.audit_user_name.clear();
+  e.args_from_table = false;
+
+  SshFields &s = e.ssh;
+  reset_endpoint(s.source);
+  reset_endpoint(s.destination);
+  s.log_line.clear();
+  s.log_fd_kind = 0;
+  s.pam_op = 0;
+  s.pam_service.clear();
+  s.pam_user.clear();
+  s.user.clear();
+  s.user_exists = kFresh.ssh.user_exists;
+  s.partial = false;
+  s.method.clear();
+  s.key_type.clear();
+  s.key_fingerprint.clear();
+  s.log_message.clear();
+  s.signals.clear();
+  s.failures_from_source = 0;
+  s.uid = kFresh.ssh.uid;
+  s.session_id = kFresh.ssh.session_id;
+  s.tty.clear();
+  s.duration_ns = 0;
+  s.seeded = false;
+  s.self_check = false;
+  s.key_lookup = false;
+
+  SessionRef &r = e.session;
+  r.present = false;
+  r.kind.clear();
+  r.user.clear();
+  reset_endpoint(r.source);
+  r.id = kFresh.session.id;
+  r.tty.clear();
+
+  e.cap = kFresh.cap;
+
+  FileFields &f = e.file;
+  f.syscall = 0;
+  f.flags = 0;
+  f.arg_flags = 0;
+  f.mode = f.old_mode = 0;
+  f.uid = f.gid = f.old_uid = f.old_gid = UINT32_MAX;
+  f.ino = 0;
+  f.dev = 0;
+  f.watch = 0;
+  f.path.clear();
+  f.new_path.clear();
+  f.watch_entry.clear();
+  f.old_source = kFresh.file.old_source;
+  f.resolved_by_agent = false;
+
+  e.suppress = false;
+  e.container.reset();
+  e.cloud.reset();
+  reset_leader(e.entry_leader);
+  reset_leader(e.session_leader);
+  e.alert.reset();
+}
+
 DecodeResult decode_record(const void *data, size_t size, Event &e) {
   DecodeResult r;
   if (size < sizeof(ktrail_header)) {
@@ -271,11 +402,7 @@ DecodeResult decode_record(const void *data, size_t size, Event &e) {
     r.error = "record size field " + std::to_string(h.size) + " exceeds " + std::to_string(size);
     return r;
   }
-  // Copy-assigned from a default event rather than moved from a temporary: no event is built
-  // and destroyed per record, and a reused event (the pipeline's) keeps the heap buffers of its
-  // strings and vectors for this record's paths and arguments.
-  static const Event kFresh;
-  e = kFresh;
+  reset_event(e);
   decode_header(h, e);
   const char *base = static_cast<const char *>(data);
   switch (h.type) {

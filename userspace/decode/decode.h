@@ -16,6 +16,10 @@ struct DecodeResult {
 };
 
 DecodeResult decode_record(const void *data, size_t size, Event &out);
+// Resets e to a default Event (decode_record starts so) while its strings keep their heap
+// buffers: the pipeline reuses one event for every record, whose paths and names then land
+// in memory the previous record already allocated.
+void reset_event(Event &e);
 
 // Agent-internal records (KTRAIL_EV_CGROUP): not output events, they keep the enricher's
 // cgroup id -> path map current.

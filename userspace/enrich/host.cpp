@@ -152,26 +152,37 @@ size_t format_rfc3339(int64_t ns, char *buf) {
     frac += 1000000000l;
     sec -= 1;
   }
-  // Every event formats one or more timestamps, mostly within the same second: the calendar
-  // part is computed once per second instead of gmtime_r + snprintf per call. The separators
-  // never change; the initial value is the epoch's second 0.
-  static thread_local time_t cached_sec = 0;
-  static thread_local char cached[20] = {'1', '9', '7', '0', '-', '0', '1', '-', '0', '1', 'T',
-                                         '0', '0', ':', '0', '0', ':', '0', '0', '.'};
-  if (sec != cached_sec) {
+  // Every event formats three or four timestamps: its own and its process's start (mostly the
+  // current second) and its leaders' starts (seconds long past, the same for a session's
+  // events). The calendar part is computed once per second seen, kept for the last few
+  // seconds, instead of gmtime_r + snprintf per call (one cached second alone would miss at
+  // every switch between now and a leader's start).
+  struct Second {
+    time_t sec = 0;
+    char text[20] = {'1', '9', '7', '0', '-', '0', '1', '-', '0', '1', 'T',
+                     '0', '0', ':', '0', '0', ':', '0', '0', '.'};  // the epoch's second 0
+  };
+  static thread_local Second seconds[4];
+  static thread_local unsigned next_slot = 0;
+  const char *cached = nullptr;
+  for (const Second &c : seconds)
+    if (c.sec == sec) cached = c.text;
+  if (!cached) {
+    Second &c = seconds[next_slot++ % 4];
     int64_t days = sec / 86400, secs = sec % 86400;
     if (secs < 0) secs += 86400, days -= 1;
     int64_t year;
     unsigned month, mday;
     civil_from_days(days, year, month, mday);
     // int64 nanoseconds reach only the years 1677-2262: four digits.
-    put_digits(cached, static_cast<uint64_t>(year), 4);
-    put_digits(cached + 5, month, 2);
-    put_digits(cached + 8, mday, 2);
-    put_digits(cached + 11, static_cast<uint64_t>(secs / 3600), 2);
-    put_digits(cached + 14, static_cast<uint64_t>(secs / 60 % 60), 2);
-    put_digits(cached + 17, static_cast<uint64_t>(secs % 60), 2);
-    cached_sec = sec;
+    put_digits(c.text, static_cast<uint64_t>(year), 4);
+    put_digits(c.text + 5, month, 2);
+    put_digits(c.text + 8, mday, 2);
+    put_digits(c.text + 11, static_cast<uint64_t>(secs / 3600), 2);
+    put_digits(c.text + 14, static_cast<uint64_t>(secs / 60 % 60), 2);
+    put_digits(c.text + 17, static_cast<uint64_t>(secs % 60), 2);
+    c.sec = sec;
+    cached = c.text;
   }
   memcpy(buf, cached, 20);
   put_digits(buf + 20, static_cast<uint64_t>(frac), 9);

@@ -34,14 +34,23 @@ void NameDb::refresh() {
     fresh.emplace(static_cast<uint32_t>(v), line.substr(0, a));  // first entry wins, like getpwuid
   }
   names_ = std::move(fresh);
+  last_ = nullptr;
 }
 
 const std::string &NameDb::lookup(uint32_t id) {
   static const std::string empty;
   refresh();
+  // A record looks up four or five ids, nearly always the same one or two: the last answer
+  // is kept (a pointer into names_, stable until refresh replaces the map).
+  if (last_ && id == last_id_) {
+    g_user_cache.count(last_ != &empty);
+    return *last_;
+  }
   auto it = names_.find(id);
   g_user_cache.count(it != names_.end());
-  return it == names_.end() ? empty : it->second;
+  last_id_ = id;
+  last_ = it == names_.end() ? &empty : &it->second;
+  return *last_;
 }
 
 }  // namespace ktrail

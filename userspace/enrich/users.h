@@ -11,6 +11,11 @@ namespace ktrail {
 class NameDb {
  public:
   explicit NameDb(std::string path) : path_(std::move(path)) {}
+  // Not copied: the kept answer points into names_ (a move takes the map's nodes along).
+  NameDb(const NameDb &) = delete;
+  NameDb &operator=(const NameDb &) = delete;
+  NameDb(NameDb &&) = default;
+  NameDb &operator=(NameDb &&) = default;
   // "" when unknown.
   const std::string &lookup(uint32_t id);
   void refresh();  // re-parse if the file's mtime changed
@@ -21,6 +26,8 @@ class NameDb {
  private:
   std::string path_;
   std::unordered_map<uint32_t, std::string> names_;
+  uint32_t last_id_ = 0;
+  const std::string *last_ = nullptr;  // lookup(last_id_); null: none since names_ changed
   timespec mtime_{};
   time_t last_check_ = 0;
 };

@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "sinks/json_writer.h"
+
 namespace ktrail {
 namespace {
 
@@ -18,6 +20,15 @@ constexpr const char *kFormat = "ktrail-chain-state/1";
 std::string parent_dir(const std::string &path) {
   std::string dir = std::filesystem::path(path).parent_path().string();
   return dir.empty() ? "." : dir;
+}
+
+// The 64 lowercase hex digits of d (to_hex, without a string).
+void hex_into(const Digest &d, char *out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (uint8_t b : d) {
+    *out++ = kHex[b >> 4];
+    *out++ = kHex[b & 0xf];
+  }
 }
 
 Status io_error(const std::string &what, const std::string &path) {
@@ -115,17 +126,32 @@ Status StateFile::load(ChainState &out, bool &found) {
 }
 
 Status StateFile::save(const ChainState &s, bool durable) {
-  nlohmann::ordered_json j;
-  j["format"] = kFormat;
-  j["generation"] = generation_ + 1;
-  j["host_id"] = s.host_id;
-  j["sequence"] = s.sequence;
-  j["hash"] = to_hex(s.hash);
-  j["written"] = s.written;
-  j["checkpoint"] = {{"sequence", s.checkpoint_sequence}, {"signature", s.checkpoint_signature}};
-  const std::string body = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  std::string slot = to_hex(sha256(body)) + " " + body + "\n";
-  if (slot.size() > kSlotSize) return Status::error(KTRAIL_EXIT_RUNTIME, "chain state too large");
+  // Saved before every release of records (about every --drain-ms): the slot is written into
+  // a buffer kept from the last save, with the record writer, not through a JSON document.
+  std::string &slot = slot_;
+  slot.assign(65, ' ');  // the checksum goes first, once the body is known
+  {
+    JsonWriter w(slot);
+    w.begin_object();
+    w.field("format", kFormat);
+    w.field("generation", generation_ + 1);
+    w.field("host_id", s.host_id);
+    w.field("sequence", s.sequence);
+    char hex[64];
+    hex_into(s.hash, hex);
+    w.field("hash", std::string_view(hex, sizeof(hex)));
+    w.field("written", s.written);
+    w.key("checkpoint").begin_object();
+    w.field("sequence", s.checkpoint_sequence).field("signature", s.checkpoint_signature);
+    w.end_object();
+    w.end_object();
+  }
+  const std::string_view body = std::string_view(slot).substr(65);
+  if (slot.size() + 1 > kSlotSize) return Status::error(KTRAIL_EXIT_RUNTIME, "chain state too large");
+  char sum[64];
+  hex_into(sha_.update(body).finish(), sum);
+  slot.replace(0, 64, sum, sizeof(sum));
+  slot += '\n';
   slot.resize(kSlotSize, ' ');
   // The older slot: the newer one stays intact whatever happens to this write.
   const off_t at = static_cast<off_t>(((generation_ + 1) % 2) * kSlotSize);

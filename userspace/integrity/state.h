@@ -43,6 +43,8 @@ class StateFile {
   std::string path_;
   int fd_;
   uint64_t generation_ = 0;
+  Sha256 sha_;        // the slot's checksum
+  std::string slot_;  // the slot being written, kept for the next save
 };
 
 }  // namespace ktrail

@@ -92,6 +92,17 @@ void repair_torn_tail(const std::string &path) {
   ::close(fd);
 }
 
+// All of data, across partial writes and signals. False on an error (errno says which).
+bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
 class FileSink : public Sink {
  public:
   FileSink(FILE *f, bool owned, Format fmt, std::string name, std::string path = {},
@@ -118,9 +129,12 @@ class FileSink : public Sink {
     buffered_records_ = 0;
     if (!f_) return buf_.clear(), failed_.fetch_add(n, std::memory_order_relaxed), false;
     allocate_ahead();
-    bool ok = fwrite(buf_.data(), 1, buf_.size(), f_) == buf_.size();
+    // Whatever went through stdio first (the table header on stdout), then the batch with
+    // write(2) straight from buf_: through fwrite a batch of records was written in three
+    // calls (fill the stdio buffer, the middle, the rest at fflush), with two copies between.
+    bool ok = fflush(f_) == 0;
+    ok = write_all(fileno(f_), buf_) && ok;
     buf_.clear();
-    ok = fflush(f_) == 0 && ok;
     if (owned_ && rot_.fsync == FileRotation::Fsync::Always && synced_ != size_) {
       ok = fsync(fileno(f_)) == 0 && ok;
       synced_ = size_;
