@@ -106,8 +106,14 @@ void DockerMetadata::start() {
 }
 
 void DockerMetadata::stop() {
-  stop_ = true;
+  {
+    // Under the lock: a waiter that has just found stop_ false is then already waiting and
+    // gets the notify, instead of missing it and sleeping until its timeout or the next fetch.
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+  }
   cv_.notify_all();
+  stop_cv_.notify_all();
   for (auto &t : threads_)
     if (t.joinable()) t.join();
   threads_.clear();
@@ -234,12 +240,19 @@ void DockerMetadata::list_all(const std::string &socket) {
   for (auto &m : parse_docker_list(resp.body)) store(std::make_shared<DockerMeta>(std::move(m)));
 }
 
+// Sleeps up to d or until stop(): a blocking wait, not a polling loop, so an idle agent on a
+// host without the engine's socket is not woken several times a second per socket.
+void DockerMetadata::wait_unless_stopped(std::chrono::milliseconds d) {
+  std::unique_lock<std::mutex> l(mu_);
+  stop_cv_.wait_for(l, d, [&] { return stop_.load(); });
+}
+
 // Follows /events so a new container's metadata is usually cached before its first exec.
 void DockerMetadata::events_loop(std::string socket) {
   int backoff_ms = 500;
   while (!stop_) {
     if (!exists(socket)) {
-      for (int i = 0; i < 25 && !stop_; i++) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      wait_unless_stopped(std::chrono::seconds(5));
       continue;
     }
     net::Endpoint ep;
@@ -273,8 +286,7 @@ void DockerMetadata::events_loop(std::string socket) {
     if (stop_) return;
     if (!ok) warn(socket, err);
     else if (status != 200) warn(socket, "events: HTTP " + std::to_string(status));
-    for (int waited = 0; waited < backoff_ms && !stop_; waited += 100)
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    wait_unless_stopped(std::chrono::milliseconds(backoff_ms));
     backoff_ms = std::min(backoff_ms * 2, 30000);
   }
 }

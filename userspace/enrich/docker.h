@@ -55,12 +55,15 @@ class DockerMetadata {
   void enqueue(const std::string &id, bool force);
   void store(std::shared_ptr<const DockerMeta> m);
   void warn(const std::string &socket, const std::string &what);
+  void wait_unless_stopped(std::chrono::milliseconds d);
 
   std::vector<std::string> sockets_;
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> version_{0};
   mutable std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;       // the fetch queue
+  std::condition_variable stop_cv_;  // the events loops' waits: its own, so that enqueue's
+                                     // notify_one always reaches the fetch loop
   std::unordered_map<std::string, std::shared_ptr<const DockerMeta>> cache_;
   std::unordered_map<std::string, uint64_t> missing_;  // id -> last miss (steady ms)
   std::deque<std::string> queue_;
