@@ -268,24 +268,26 @@ static __always_inline bool ktrail_kind_live(__u32 kind, bool regs_at_exit)
 }
 
 /* The raw programs' first test, made on every syscall of the host before any helper call:
- * true for a number ours in either ABI that can concern this program. Many 64-bit calls of
- * every process start carry numbers that are ours only in the ia32 table, as file calls or
- * execve (fstat 5 = ia32 open, mprotect 10 = unlink, munmap 11 = execve, prlimit64 302 =
- * renameat): without --watch, and at enter for execve, they leave here rather than at the
- * task's ABI test, which costs a helper call. */
+ * true for a number ours in either ABI (only the ia32 one when per-syscall tracepoints carry
+ * the 64-bit calls) that can concern this program. Many 64-bit calls of every process start
+ * carry numbers that are ours only in the ia32 table, as file calls or execve (fstat 5 = ia32
+ * open, mprotect 10 = unlink, munmap 11 = execve, prlimit64 302 = renameat): without --watch,
+ * and at enter for execve, they leave here rather than at the task's ABI test, which costs a
+ * helper call. */
 static __always_inline bool ktrail_syscall_candidate(long nr, bool regs_at_exit)
 {
 	if ((unsigned long)nr >= KTRAIL_NR_MAX)
 		return false;
-	return ktrail_kind_live(ktrail_nr64[nr], regs_at_exit) ||
-	       ktrail_kind_live(ktrail_nr32[nr], regs_at_exit);
+	if (ktrail_kind_live(ktrail_nr32[nr], regs_at_exit))
+		return true;
+	return !ktrail_raw_compat_only && ktrail_kind_live(ktrail_nr64[nr], regs_at_exit);
 }
 
 /* Every raw program's test after ktrail_syscall_candidate: only the task's ABI's table, so a
  * 64-bit call whose number is one of ours in the ia32 table (read, write, close, mmap...)
  * leaves before any other helper call. With per-syscall tracepoints attached
- * (ktrail_raw_compat_only) every 64-bit call leaves at the first test. sshd's write family
- * leaves at a comm compare, before any map is touched. 0: not ours. */
+ * (ktrail_raw_compat_only) every 64-bit call leaves here if not at the first test. sshd's
+ * write family leaves at a comm compare, before any map is touched. 0: not ours. */
 static __always_inline __u32 ktrail_raw_kind(long nr, bool compat)
 {
 	__u32 kind;
