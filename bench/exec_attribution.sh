@@ -5,8 +5,9 @@
 # Throughput ratios on this VM move by +-5 % from round to round, more than ktrail costs, and
 # bpf_stats sees only the programs' bodies. This samples every CPU instead (`perf record -a -g`)
 # while `forkexec -w 2 ktb-true` (bench/out/bin, built by bench/exec_overhead.sh) saturates the
-# machine, once with no tracer and once with `KTRAIL run` (json to a file, default options plus
-# the given ones), and splits the difference by where the samples sit:
+# machine, once with no tracer and once with `KTRAIL run` (json to a file, no metrics server,
+# otherwise default options plus the given ones), and splits the difference by where the
+# samples sit:
 #   agent            samples of the ktrail process itself
 #   syscall hooks    under syscall_trace_enter / syscall_exit_work: the syscall slow path that
 #                    any syscall tracepoint turns on, the raw_syscalls dispatch and programs
