@@ -11,6 +11,7 @@
 #include <cstring>
 #include <ctime>
 
+#include "common/fs.h"
 #include "common/log.h"
 
 namespace ktrail::delivery {
@@ -49,17 +50,6 @@ uint32_t record_crc(const char *seq8, std::string_view payload) {
 
 std::string errno_text(const std::string &what, const std::string &path) {
   return what + " " + path + ": " + std::strerror(errno);
-}
-
-bool write_all(int fd, const char *p, size_t n) {
-  while (n) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
 }
 
 bool read_all(int fd, char *p, size_t n, off_t at) {
@@ -284,7 +274,7 @@ Status Spool::append(uint64_t sequence, std::string_view payload) {
 Status Spool::write_buffer() {
   if (buf_.empty()) return Status::ok();
   auto &active = *segs_.rbegin();
-  bool ok = active_fd_ >= 0 && write_all(active_fd_, buf_.data(), buf_.size());
+  bool ok = active_fd_ >= 0 && write_all(active_fd_, buf_);
   if (!ok) {
     // Partial writes leave a torn tail: cut back to the last whole record.
     struct stat st;
@@ -419,7 +409,7 @@ Status Spool::persist_cursor(uint64_t offset) {
   char b[12];
   put64(b, offset);
   put32(b + 8, crc32c(b, 8));
-  bool ok = write_all(fd, b, sizeof(b)) && (!opt_.fsync || fdatasync(fd) == 0);
+  bool ok = write_all(fd, std::string_view(b, sizeof(b))) && (!opt_.fsync || fdatasync(fd) == 0);
   ::close(fd);
   if (!ok || rename(tmp.c_str(), (dir_ + "/cursor").c_str()) != 0)
     return Status::error(KTRAIL_EXIT_OUTPUT, errno_text("cannot write spool cursor", tmp));

@@ -42,12 +42,9 @@ Digest seal(Sha256 &h, const Digest &prev, std::string &record) {
   // Built on the stack: every record is sealed, and two heap strings per record add up.
   char member[kMemberSize];
   std::memcpy(member, kMemberOpen.data(), kMemberOpen.size());
-  static constexpr char kHex[] = "0123456789abcdef";
   char *p = member + kMemberOpen.size();
-  for (uint8_t b : d) {
-    *p++ = kHex[b >> 4];
-    *p++ = kHex[b & 0xf];
-  }
+  hex_into(d, p);
+  p += 2 * d.size();
   *p++ = '"';
   *p++ = '}';
   record.insert(body, member, kMemberSize);

@@ -41,12 +41,16 @@ std::string bio_string(BIO *b) {
 
 }  // namespace
 
+void hex_into(const uint8_t *p, size_t n, char *out) {
+  for (size_t i = 0; i < n; i++) {
+    *out++ = kHexDigits[p[i] >> 4];
+    *out++ = kHexDigits[p[i] & 0xf];
+  }
+}
+
 std::string to_hex(const uint8_t *p, size_t n) {
   std::string s(2 * n, '0');
-  for (size_t i = 0; i < n; i++) {
-    s[2 * i] = kHexDigits[p[i] >> 4];
-    s[2 * i + 1] = kHexDigits[p[i] & 0xf];
-  }
+  hex_into(p, n, s.data());
   return s;
 }
 

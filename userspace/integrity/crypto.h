@@ -17,6 +17,11 @@ using Digest = std::array<uint8_t, 32>;
 using Signature = std::array<uint8_t, 64>;
 
 std::string to_hex(const uint8_t *p, size_t n);
+// The same 2n lowercase hex digits written to out, for callers that build a record in place
+// (a chain hash per record, the state slot per release) and want no string of their own.
+void hex_into(const uint8_t *p, size_t n, char *out);
+template <size_t N>
+void hex_into(const std::array<uint8_t, N> &a, char *out) { hex_into(a.data(), N, out); }
 template <size_t N>
 std::string to_hex(const std::array<uint8_t, N> &a) { return to_hex(a.data(), N); }
 // Strict: exactly 2*n lowercase hex digits. Upper case is refused so a record has one spelling.

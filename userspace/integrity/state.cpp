@@ -22,15 +22,6 @@ std::string parent_dir(const std::string &path) {
   return dir.empty() ? "." : dir;
 }
 
-// The 64 lowercase hex digits of d (to_hex, without a string).
-void hex_into(const Digest &d, char *out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (uint8_t b : d) {
-    *out++ = kHex[b >> 4];
-    *out++ = kHex[b & 0xf];
-  }
-}
-
 Status io_error(const std::string &what, const std::string &path) {
   return Status::error(KTRAIL_EXIT_OUTPUT, what + " " + path + ": " + strerror(errno));
 }

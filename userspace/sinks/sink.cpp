@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <string_view>
 
+#include "common/fs.h"
 #include "common/log.h"
 #include "sinks/http_output.h"
 #include "sinks/syslog_sink.h"
@@ -90,17 +91,6 @@ void repair_torn_tail(const std::string &path) {
     }
   }
   ::close(fd);
-}
-
-// All of data, across partial writes and signals. False on an error (errno says which).
-bool write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return true;
 }
 
 class FileSink : public Sink {
